@@ -1,0 +1,134 @@
+//! The one error type of the shared core, and its single mapping to gRPC status codes.
+
+use tonic::{Code, Status};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A conflict the client resolves by retrying (lock contention, a concurrent request with
+    /// the same idempotency key still in flight).
+    #[error("{0}")]
+    Aborted(String),
+    /// The database cannot be reached; the function keeps running and recovers when it returns.
+    #[error("database unavailable while trying to {context}")]
+    Unavailable {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database error while trying to {context}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Classifies a database error at the I/O step that saw it.
+    pub fn db(context: &'static str, source: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &source {
+            E::Io(_)
+            | E::Tls(_)
+            | E::PoolTimedOut
+            | E::PoolClosed
+            | E::WorkerCrashed
+            | E::Protocol(_) => Self::Unavailable { context, source },
+            E::Database(db) if is_contention(db.as_ref()) => {
+                tracing::info!(%context, error = %db, "database contention; client should retry");
+                Self::Aborted("the request conflicted with a concurrent one; retry it".into())
+            }
+            _ => Self::Database { context, source },
+        }
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidArgument { .. } => Code::InvalidArgument,
+            Self::NotFound(_) => Code::NotFound,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::Aborted(_) => Code::Aborted,
+            Self::Unavailable { .. } => Code::Unavailable,
+            Self::Database { .. } | Self::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+/// Deadlocks and lock wait timeouts (MySQL SQLSTATE 40001, error 1205) and a busy or locked
+/// SQLite file (codes 5, 6 and their extended forms) resolve on retry.
+fn is_contention(db: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(
+        db.code().as_deref(),
+        Some("40001" | "5" | "6" | "261" | "262" | "517")
+    ) || db.message().contains("Lock wait timeout")
+        || db.message().contains("database is locked")
+}
+
+/// The only place an error becomes a client-visible status. Client errors carry their message;
+/// database and internal errors are logged with their cause and answered with a generic text,
+/// so no SQL or internal detail reaches the client.
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        let code = err.code();
+        match &err {
+            Error::Unavailable { source, .. } => {
+                tracing::warn!(error = %err, cause = %source, "database unavailable");
+                Status::unavailable("database unavailable, retry later")
+            }
+            Error::Database { source, .. } => {
+                tracing::error!(error = %err, cause = %source, "database error");
+                Status::internal("internal error")
+            }
+            Error::Internal(_) => {
+                tracing::error!(error = %err, "internal error");
+                Status::internal("internal error")
+            }
+            _ => Status::new(code, err.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_do_not_reach_the_client() {
+        let err = Error::db("load user", sqlx::Error::Protocol("SELECT secret".into()));
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("SELECT"));
+
+        let err = Error::db("load user", sqlx::Error::RowNotFound);
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn invalid_argument_names_the_field() {
+        let status = Status::from(Error::invalid("email", "is required"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "email: is required");
+    }
+}

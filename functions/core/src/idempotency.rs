@@ -1,0 +1,239 @@
+//! At-most-once commands.
+//!
+//! A command with an `idempotency-key` claims the key in the same transaction as its effect and
+//! stores its response there, so the database row is the truth: the guarantee holds across
+//! replicas and restarts. A moka cache answers hot repeats without a database round trip.
+//!
+//! Concurrent calls with one key: the first claim wins; the others block on the key's row until
+//! the winner commits, then find its response and return it (or `ABORTED` when the winner is
+//! still running, so the client retries and gets the stored response).
+
+mod key;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+pub use key::IdempotencyKey;
+
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::store::Store;
+
+/// The effect of a command, run inside the transaction that records its key.
+pub type Effect<'c, R> = Pin<Box<dyn Future<Output = Result<R>> + Send + 'c>>;
+
+#[derive(Debug)]
+struct Recorded {
+    request_hash: String,
+    response: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub struct Idempotency {
+    cache: Cache<String, Arc<Recorded>>,
+    ttl: Duration,
+}
+
+/// A stable fingerprint of a request: the method and the request's protobuf encoding.
+pub fn fingerprint(method: &str, request: &impl prost::Message) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update([0]);
+    hasher.update(request.encode_to_vec());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Idempotency {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            ttl,
+        }
+    }
+
+    /// Runs `effect` at most once per key. Without a key the effect simply runs in a
+    /// transaction (no repeat protection).
+    pub async fn execute<R, F>(
+        &self,
+        store: &Store,
+        key: Option<&IdempotencyKey>,
+        method: &'static str,
+        request_hash: String,
+        effect: F,
+    ) -> Result<R>
+    where
+        R: prost::Message + Default,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> Effect<'c, R>,
+    {
+        let Some(key) = key else {
+            let mut tx = store.begin().await?;
+            let response = effect(&mut tx).await?;
+            tx.commit()
+                .await
+                .map_err(|e| Error::db("commit a command", e))?;
+            return Ok(response);
+        };
+
+        if let Some(recorded) = self.cache.get(key.as_str()).await {
+            return replay(method, &recorded, &request_hash);
+        }
+        let now = crate::now_unix_ms();
+        if let Some(recorded) = self.lookup(store, key, now).await? {
+            return replay(method, &recorded, &request_hash);
+        }
+
+        let mut tx = store.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (idem_key, method, request_hash, response, created_at_ms, expires_at_ms) \
+             VALUES (?, ?, ?, NULL, ?, ?)",
+        )
+        .bind(key.as_str())
+        .bind(method)
+        .bind(&request_hash)
+        .bind(now)
+        .bind(now.saturating_add(ttl_ms(self.ttl)))
+        .execute(&mut *tx)
+        .await;
+        match claimed {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                drop(tx);
+                return match self.lookup(store, key, now).await? {
+                    Some(recorded) => replay(method, &recorded, &request_hash),
+                    None => Err(Error::Aborted(
+                        "a request with this idempotency-key is still in progress; retry".into(),
+                    )),
+                };
+            }
+            Err(e) => return Err(Error::db("claim an idempotency key", e)),
+        }
+
+        // An error rolls the claim back with the effect (the transaction drops): the command
+        // did nothing, so a retry may run it.
+        let response = effect(&mut tx).await?;
+        let encoded = response.encode_to_vec();
+        sqlx::query("UPDATE idempotency_keys SET response = ? WHERE idem_key = ?")
+            .bind(encoded.clone())
+            .bind(key.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::db("record a command response", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| Error::db("commit a command", e))?;
+        self.cache
+            .insert(
+                key.as_str().to_owned(),
+                Arc::new(Recorded {
+                    request_hash,
+                    response: encoded,
+                }),
+            )
+            .await;
+        Ok(response)
+    }
+
+    /// The recorded response of a finished command with this key. An expired record is removed
+    /// here so that the key can be claimed again.
+    async fn lookup(
+        &self,
+        store: &Store,
+        key: &IdempotencyKey,
+        now: i64,
+    ) -> Result<Option<Arc<Recorded>>> {
+        let row = sqlx::query(
+            "SELECT request_hash, response, expires_at_ms FROM idempotency_keys WHERE idem_key = ?",
+        )
+        .bind(key.as_str())
+        .fetch_optional(store.pool())
+        .await
+        .map_err(|e| Error::db("look up an idempotency key", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let read = || -> std::result::Result<_, sqlx::Error> {
+            Ok((
+                row.try_get::<String, _>(0)?,
+                row.try_get::<Option<Vec<u8>>, _>(1)?,
+                row.try_get::<i64, _>(2)?,
+            ))
+        };
+        let (request_hash, response, expires_at_ms) =
+            read().map_err(|e| Error::db("read an idempotency key", e))?;
+        if expires_at_ms <= now {
+            sqlx::query("DELETE FROM idempotency_keys WHERE idem_key = ? AND expires_at_ms <= ?")
+                .bind(key.as_str())
+                .bind(now)
+                .execute(store.pool())
+                .await
+                .map_err(|e| Error::db("remove an expired idempotency key", e))?;
+            return Ok(None);
+        }
+        let Some(response) = response else {
+            return Ok(None);
+        };
+        let recorded = Arc::new(Recorded {
+            request_hash,
+            response,
+        });
+        self.cache
+            .insert(key.as_str().to_owned(), recorded.clone())
+            .await;
+        Ok(Some(recorded))
+    }
+
+    /// Deletes expired records; returns how many.
+    pub async fn purge_expired(store: &Store, now_ms: i64) -> Result<u64> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE expires_at_ms <= ?")
+            .bind(now_ms)
+            .execute(store.pool())
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| Error::db("purge expired idempotency keys", e))
+    }
+
+    /// Purges expired records now and then every `every`, until the task is dropped.
+    pub fn spawn_purger(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match Self::purge_expired(&store, crate::now_unix_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
+                    Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+                }
+            }
+        })
+    }
+}
+
+fn replay<R: prost::Message + Default>(
+    method: &'static str,
+    recorded: &Recorded,
+    request_hash: &str,
+) -> Result<R> {
+    if recorded.request_hash != request_hash {
+        return Err(Error::FailedPrecondition(
+            "idempotency-key was already used for a different request".into(),
+        ));
+    }
+    metrics::idempotent_replay(method);
+    R::decode(recorded.response.as_slice())
+        .map_err(|e| Error::Internal(format!("stored response does not decode: {e}")))
+}

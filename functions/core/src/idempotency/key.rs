@@ -1,0 +1,68 @@
+use tonic::metadata::MetadataMap;
+
+use crate::error::{Error, Result};
+
+/// The client's idempotency key: 1-128 printable ASCII characters, from the `idempotency-key`
+/// gRPC metadata value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const HEADER: &'static str = "idempotency-key";
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        if raw.is_empty() || raw.len() > Self::MAX_LEN {
+            return Err(Error::invalid(
+                Self::HEADER,
+                format!("must be 1 to {} characters", Self::MAX_LEN),
+            ));
+        }
+        if !raw.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(Error::invalid(Self::HEADER, "must be printable ASCII"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The key of a request, `None` when the client sent none.
+    pub fn from_metadata(metadata: &MetadataMap) -> Result<Option<Self>> {
+        let Some(value) = metadata.get(Self::HEADER) else {
+            return Ok(None);
+        };
+        let raw = value
+            .to_str()
+            .map_err(|_| Error::invalid(Self::HEADER, "must be printable ASCII"))?;
+        Self::parse(raw).map(Some)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds() {
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(129)).is_err());
+        assert!(IdempotencyKey::parse("tab\tkey").is_err());
+        assert_eq!(
+            IdempotencyKey::parse("9f1c-ab 01").unwrap().as_str(),
+            "9f1c-ab 01"
+        );
+    }
+
+    #[test]
+    fn from_metadata() {
+        let mut md = MetadataMap::new();
+        assert_eq!(IdempotencyKey::from_metadata(&md).unwrap(), None);
+        md.insert("idempotency-key", "abc".parse().unwrap());
+        assert_eq!(
+            IdempotencyKey::from_metadata(&md).unwrap().unwrap().as_str(),
+            "abc"
+        );
+    }
+}

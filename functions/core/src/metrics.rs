@@ -1,0 +1,167 @@
+//! Prometheus metrics, served on `/metrics` of every function's port. Labels take values from
+//! small fixed sets (method names, status codes, outcomes), never ids, e-mails or tickers.
+
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, TextEncoder,
+};
+use tonic::{Code, Response, Status};
+
+/// Latency buckets from 250 µs to 5 s: the fast path of a query is well under a millisecond.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+struct Metrics {
+    grpc_requests: IntCounterVec,
+    grpc_duration: HistogramVec,
+    register_user: IntCounterVec,
+    get_latest_value: Histogram,
+    idempotent_replays: IntCounterVec,
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
+    if let Err(e) = prometheus::register(Box::new(collector.clone())) {
+        tracing::warn!(error = %e, "metric registered twice");
+    }
+    collector
+}
+
+// The names and labels below are constants checked by the unit test; construction cannot fail
+// at run time for any input.
+#[allow(clippy::expect_used)]
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+    grpc_requests: register(
+        IntCounterVec::new(
+            Opts::new(
+                "tickermesh_grpc_requests_total",
+                "gRPC requests handled, by method and status code.",
+            ),
+            &["method", "code"],
+        )
+        .expect("valid metric"),
+    ),
+    grpc_duration: register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "tickermesh_grpc_request_duration_seconds",
+                "gRPC request latency, by method and status code.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method", "code"],
+        )
+        .expect("valid metric"),
+    ),
+    register_user: register(
+        IntCounterVec::new(
+            Opts::new(
+                "tickermesh_register_user_total",
+                "RegisterUser calls, by outcome (created, replayed, already_exists, invalid, error).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric"),
+    ),
+    get_latest_value: register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "tickermesh_get_latest_value_duration_seconds",
+                "Time to answer GetLatestValue, successful or not.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric"),
+    ),
+    idempotent_replays: register(
+        IntCounterVec::new(
+            Opts::new(
+                "tickermesh_idempotent_replays_total",
+                "Commands answered from a stored response instead of running again, by method.",
+            ),
+            &["method"],
+        )
+        .expect("valid metric"),
+    ),
+});
+
+/// A gRPC status code as a label value (`OK`, `NOT_FOUND`, …).
+pub fn code_label(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Runs one RPC, counting it and timing it by method and resulting status code.
+pub async fn observe_grpc<T>(
+    method: &'static str,
+    call: impl Future<Output = Result<Response<T>, Status>>,
+) -> Result<Response<T>, Status> {
+    let started = Instant::now();
+    let result = call.await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let code = code_label(result.as_ref().map_or_else(|s| s.code(), |_| Code::Ok));
+    let m = &*METRICS;
+    m.grpc_requests.with_label_values(&[method, code]).inc();
+    m.grpc_duration
+        .with_label_values(&[method, code])
+        .observe(elapsed);
+    if method == "GetLatestValue" {
+        m.get_latest_value.observe(elapsed);
+    }
+    result
+}
+
+pub fn register_user(outcome: &'static str) {
+    METRICS.register_user.with_label_values(&[outcome]).inc();
+}
+
+pub fn idempotent_replay(method: &'static str) {
+    METRICS.idempotent_replays.with_label_values(&[method]).inc();
+}
+
+/// Everything registered, in the Prometheus text format.
+pub fn render() -> String {
+    LazyLock::force(&METRICS);
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&prometheus::gather(), &mut out) {
+        tracing::warn!(error = %e, "encoding metrics failed");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn observed_calls_show_up_in_the_text() {
+        let _ = observe_grpc("GetLatestValue", async { Ok(Response::new(())) }).await;
+        let _ = observe_grpc::<()>("GetLatestValue", async { Err(Status::not_found("x")) }).await;
+        register_user("created");
+        let text = render();
+        assert!(text.contains(
+            "tickermesh_grpc_requests_total{code=\"NOT_FOUND\",method=\"GetLatestValue\"} 1"
+        ));
+        assert!(text.contains("tickermesh_get_latest_value_duration_seconds_count 2"));
+        assert!(text.contains("tickermesh_register_user_total{outcome=\"created\"} 1"));
+    }
+}

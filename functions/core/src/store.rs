@@ -1,0 +1,147 @@
+//! The database: one sqlx `AnyPool` over MySQL/MariaDB (`mysql://…`) or SQLite (`sqlite://…`),
+//! chosen by URL. Both dialects accept the same `?` placeholders, so each query is written once;
+//! the few statements that differ ask [`Backend`].
+
+pub mod quotes;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::error::{Error, Result};
+
+static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("migrations/mysql");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    MySql,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Ok(Self::MySql)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(Error::invalid(
+                "TICKERMESH_DATABASE_URL",
+                "must start with mysql:// or sqlite://",
+            ))
+        }
+    }
+
+    /// Row lock for read-modify-write in a transaction; SQLite serialises writers by itself.
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Self::MySql => " FOR UPDATE",
+            Self::Sqlite => "",
+        }
+    }
+
+    pub fn insert_ignore(self) -> &'static str {
+        match self {
+            Self::MySql => "INSERT IGNORE",
+            Self::Sqlite => "INSERT OR IGNORE",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before answering UNAVAILABLE.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the pool lazily: connections are made on first use, so a function starts (and
+    /// answers health) while the database is still coming up, and recovers when it returns.
+    pub fn open(url: &str, options: &StoreOptions) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout);
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the one writer.
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON")
+                        .await
+                        .map(|_| ())
+                })
+            });
+        }
+        let pool = pool
+            .connect_lazy(url)
+            .map_err(|e| Error::invalid("TICKERMESH_DATABASE_URL", e.to_string()))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Opens the pool and brings the schema up to date. Safe when several replicas start at
+    /// once: on MySQL the migrator holds an advisory lock (`GET_LOCK`) while it runs.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        let store = Self::open(url, options)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::MySql => &MYSQL_MIGRATIONS,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(source) => Error::db("apply migrations", source),
+            other => Error::Internal(format!("migrations: {other}")),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        self.pool
+            .begin()
+            .await
+            .map_err(|e| Error::db("begin a transaction", e))
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.pool
+            .execute("SELECT 1")
+            .await
+            .map(|_: AnyQueryResult| ())
+            .map_err(|e| Error::db("reach the database", e))
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

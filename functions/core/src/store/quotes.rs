@@ -1,0 +1,132 @@
+//! Collected quotes. Every read is a range scan of the `(ticker, market_time_ms)` primary key.
+
+use sqlx::{Any, Executor, Row};
+
+use crate::domain::{Count, Ticker};
+use crate::error::{Error, Result};
+use crate::store::Backend;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quote {
+    pub ticker: String,
+    pub price: f64,
+    pub currency: String,
+    pub market_time_ms: i64,
+    pub collected_at_ms: i64,
+}
+
+/// The average of the most recent quotes of a ticker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Average {
+    pub average: f64,
+    pub count: u32,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub currency: String,
+}
+
+const COLUMNS: &str = "ticker, price, currency, market_time_ms, collected_at_ms";
+
+fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<Quote, sqlx::Error> {
+    Ok(Quote {
+        ticker: row.try_get(0)?,
+        price: row.try_get(1)?,
+        currency: row.try_get(2)?,
+        market_time_ms: row.try_get(3)?,
+        collected_at_ms: row.try_get(4)?,
+    })
+}
+
+/// Stores a quote; `false` when the ticker already has a quote at that market time.
+pub async fn insert<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    backend: Backend,
+    quote: &Quote,
+) -> Result<bool> {
+    let sql = format!(
+        "{} INTO quotes ({COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+        backend.insert_ignore()
+    );
+    let done = sqlx::query(&sql)
+        .bind(&quote.ticker)
+        .bind(quote.price)
+        .bind(&quote.currency)
+        .bind(quote.market_time_ms)
+        .bind(quote.collected_at_ms)
+        .execute(ex)
+        .await
+        .map_err(|e| Error::db("store a quote", e))?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn latest<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    ticker: &Ticker,
+) -> Result<Option<Quote>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM quotes WHERE ticker = ? ORDER BY market_time_ms DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(ticker.as_str())
+        .fetch_optional(ex)
+        .await
+        .map_err(|e| Error::db("load the latest quote", e))?;
+    row.as_ref()
+        .map(from_row)
+        .transpose()
+        .map_err(|e| Error::db("read a quote row", e))
+}
+
+/// Newest first, at most `limit`.
+pub async fn history<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    ticker: &Ticker,
+    limit: Count,
+) -> Result<Vec<Quote>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM quotes WHERE ticker = ? ORDER BY market_time_ms DESC LIMIT ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(ticker.as_str())
+        .bind(i64::from(limit.get()))
+        .fetch_all(ex)
+        .await
+        .map_err(|e| Error::db("load quote history", e))?;
+    rows.iter()
+        .map(from_row)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::db("read a quote row", e))
+}
+
+/// The average of the `n` most recent quotes: the limit applies before the average, in a
+/// derived table (`AVG(...) ... LIMIT n` would average every quote). `None` without quotes.
+pub async fn average<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    ticker: &Ticker,
+    n: Count,
+) -> Result<Option<Average>> {
+    let row = sqlx::query(
+        "SELECT AVG(price), COUNT(*), MIN(market_time_ms), MAX(market_time_ms), MAX(currency) \
+         FROM (SELECT price, market_time_ms, currency FROM quotes \
+               WHERE ticker = ? ORDER BY market_time_ms DESC LIMIT ?) recent",
+    )
+    .bind(ticker.as_str())
+    .bind(i64::from(n.get()))
+    .fetch_one(ex)
+    .await
+    .map_err(|e| Error::db("average recent quotes", e))?;
+    let read = || -> std::result::Result<Option<Average>, sqlx::Error> {
+        let count: i64 = row.try_get(1)?;
+        if count == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Average {
+            average: row.try_get(0)?,
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            from_ms: row.try_get(2)?,
+            to_ms: row.try_get(3)?,
+            currency: row.try_get(4)?,
+        }))
+    };
+    read().map_err(|e| Error::db("read an average row", e))
+}

@@ -1,0 +1,119 @@
+//! The query function: `TickerQueries` — the latest quote, the average of the N most recent
+//! quotes, and the history of the ticker a user watches.
+
+use std::sync::Arc;
+
+use tickermesh_api::v1::ticker_queries_server::{TickerQueries, TickerQueriesServer};
+use tickermesh_api::v1::{
+    GetAverageValueRequest, GetAverageValueResponse, GetHistoryRequest, GetHistoryResponse,
+    GetLatestValueRequest, GetLatestValueResponse,
+};
+use tickermesh_core::domain::{Count, Email, Ticker};
+use tickermesh_core::server::{grpc_app, Router};
+use tickermesh_core::store::{quotes, users};
+use tickermesh_core::{metrics, Context, Error, Result};
+use tonic::service::Routes;
+use tonic::{Request, Response, Status};
+
+/// The ticker the user watches, or NOT_FOUND for an unknown user.
+async fn watched_ticker(ctx: &Context, raw_email: &str) -> Result<Ticker> {
+    let email = Email::parse("email", raw_email)?;
+    let user = users::find(ctx.store.pool(), &email)
+        .await?
+        .ok_or_else(|| users::not_found(&email))?;
+    Ticker::parse("ticker", &user.ticker)
+        .map_err(|e| Error::Internal(format!("stored ticker is invalid: {e}")))
+}
+
+fn no_quotes(ticker: &Ticker) -> Error {
+    Error::NotFound(format!("no quotes collected for {ticker} yet"))
+}
+
+pub async fn latest(ctx: &Context, request: GetLatestValueRequest) -> Result<GetLatestValueResponse> {
+    let ticker = watched_ticker(ctx, &request.email).await?;
+    let quote = quotes::latest(ctx.store.pool(), &ticker)
+        .await?
+        .ok_or_else(|| no_quotes(&ticker))?;
+    Ok(GetLatestValueResponse {
+        quote: Some(quote.into()),
+    })
+}
+
+pub async fn average(
+    ctx: &Context,
+    request: GetAverageValueRequest,
+) -> Result<GetAverageValueResponse> {
+    let n = Count::parse("count", request.count)?;
+    let ticker = watched_ticker(ctx, &request.email).await?;
+    let avg = quotes::average(ctx.store.pool(), &ticker, n)
+        .await?
+        .ok_or_else(|| no_quotes(&ticker))?;
+    Ok(GetAverageValueResponse {
+        ticker: ticker.as_str().to_owned(),
+        average: avg.average,
+        currency: avg.currency,
+        count_requested: n.get(),
+        count_used: avg.count,
+        from_unix_ms: avg.from_ms,
+        to_unix_ms: avg.to_ms,
+    })
+}
+
+pub async fn history(ctx: &Context, request: GetHistoryRequest) -> Result<GetHistoryResponse> {
+    let limit = Count::parse("limit", request.limit)?;
+    let ticker = watched_ticker(ctx, &request.email).await?;
+    let quotes = quotes::history(ctx.store.pool(), &ticker, limit).await?;
+    if quotes.is_empty() {
+        return Err(no_quotes(&ticker));
+    }
+    Ok(GetHistoryResponse {
+        ticker: ticker.as_str().to_owned(),
+        quotes: quotes.into_iter().map(Into::into).collect(),
+    })
+}
+
+#[derive(Clone)]
+pub struct Queries {
+    ctx: Arc<Context>,
+}
+
+#[tonic::async_trait]
+impl TickerQueries for Queries {
+    async fn get_latest_value(
+        &self,
+        request: Request<GetLatestValueRequest>,
+    ) -> Result<Response<GetLatestValueResponse>, Status> {
+        metrics::observe_grpc("GetLatestValue", async {
+            Ok(Response::new(latest(&self.ctx, request.into_inner()).await?))
+        })
+        .await
+    }
+
+    async fn get_average_value(
+        &self,
+        request: Request<GetAverageValueRequest>,
+    ) -> Result<Response<GetAverageValueResponse>, Status> {
+        metrics::observe_grpc("GetAverageValue", async {
+            Ok(Response::new(average(&self.ctx, request.into_inner()).await?))
+        })
+        .await
+    }
+
+    async fn get_history(
+        &self,
+        request: Request<GetHistoryRequest>,
+    ) -> Result<Response<GetHistoryResponse>, Status> {
+        metrics::observe_grpc("GetHistory", async {
+            Ok(Response::new(history(&self.ctx, request.into_inner()).await?))
+        })
+        .await
+    }
+}
+
+pub fn service(ctx: Arc<Context>) -> TickerQueriesServer<Queries> {
+    TickerQueriesServer::new(Queries { ctx })
+}
+
+pub async fn router(ctx: Arc<Context>) -> Router {
+    grpc_app(Routes::new(service(ctx)), &["tickermesh.v1.TickerQueries"]).await
+}

@@ -1,0 +1,7 @@
+//! Container entry point of the register function.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tickermesh_core::server::run_grpc_function("tickermesh-register", tickermesh_register::router)
+        .await
+}

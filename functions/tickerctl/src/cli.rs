@@ -1,0 +1,101 @@
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "tickerctl", version, about = "Client for the tickermesh gRPC API")]
+pub struct Cli {
+    /// gRPC endpoint of the mesh (tickermesh up, or the cluster's ingress).
+    #[arg(long, env = "TICKERMESH_ENDPOINT", default_value = "http://127.0.0.1:50051", global = true)]
+    pub endpoint: String,
+    /// Deadline of each call, e.g. 5s or 500ms.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, global = true)]
+    pub timeout: Duration,
+    /// Retries on UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED, with exponential backoff.
+    /// Commands reuse their idempotency key on every retry, so a retry never acts twice.
+    #[arg(long, default_value_t = 4, global = true)]
+    pub retries: u32,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Register an e-mail watching a ticker, with optional thresholds.
+    Register {
+        email: String,
+        ticker: String,
+        /// Alert when the price falls below this.
+        #[arg(long)]
+        min: Option<f64>,
+        /// Alert when the price rises above this.
+        #[arg(long)]
+        max: Option<f64>,
+    },
+    /// Change the ticker or thresholds; what you leave out stays as it is.
+    Update {
+        email: String,
+        #[arg(long)]
+        ticker: Option<String>,
+        #[arg(long, conflicts_with = "clear_min")]
+        min: Option<f64>,
+        #[arg(long, conflicts_with = "clear_max")]
+        max: Option<f64>,
+        /// Remove the lower threshold.
+        #[arg(long)]
+        clear_min: bool,
+        /// Remove the upper threshold.
+        #[arg(long)]
+        clear_max: bool,
+    },
+    /// Delete a user.
+    Delete { email: String },
+    /// The latest price of the user's ticker.
+    Latest { email: String },
+    /// The average of the N most recent prices.
+    Average {
+        email: String,
+        #[arg(long, short = 'n', default_value_t = 10)]
+        count: u32,
+    },
+    /// Recent prices, drawn as a chart.
+    History {
+        email: String,
+        #[arg(long, default_value_t = 60)]
+        limit: u32,
+    },
+    /// Load generator: C concurrent clients for T seconds; prints throughput and latency.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    #[arg(long, value_enum, default_value_t = BenchMethod::Latest)]
+    pub method: BenchMethod,
+    /// Concurrent clients.
+    #[arg(long, short = 'c', default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long to drive load.
+    #[arg(long, short = 'd', default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// HTTP/2 connections shared by the clients.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Ticker of the users the benchmark registers (seed its quotes with `tickermesh seed`).
+    #[arg(long, default_value = "BENCH")]
+    pub ticker: String,
+    /// For `latest`: query this existing user instead of registering one.
+    #[arg(long)]
+    pub email: Option<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchMethod {
+    /// GetLatestValue of one registered user.
+    Latest,
+    /// RegisterUser of fresh e-mails.
+    Register,
+}

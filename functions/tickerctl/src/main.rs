@@ -1,0 +1,23 @@
+//! `tickerctl`: the command-line client of tickermesh.
+
+mod bench;
+mod chart;
+mod cli;
+mod client;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tickerctl: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

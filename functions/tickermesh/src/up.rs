@@ -1,0 +1,136 @@
+//! `tickermesh up`: the whole system on one machine, SQLite in a local folder by default.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tickermesh_core::config::{self, ConfigError};
+use tickermesh_core::store::StoreOptions;
+use tickermesh_core::Context;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone)]
+pub struct UpConfig {
+    /// `TICKERMESH_HOST` (default 127.0.0.1) and `TICKERMESH_PORT` (default 50051).
+    pub addr: SocketAddr,
+    /// `TICKERMESH_DATA_DIR` (default `.tickermesh`): the SQLite file and, later, the outbox.
+    pub data_dir: PathBuf,
+    /// `TICKERMESH_DATABASE_URL`; default a SQLite file in the data folder.
+    pub database_url: String,
+    pub store: StoreOptions,
+    pub idempotency_ttl: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl UpConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let host: IpAddr = config::var("TICKERMESH_HOST", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+        let port: u16 = config::var("TICKERMESH_PORT", 50051)?;
+        let data_dir: PathBuf = config::var("TICKERMESH_DATA_DIR", PathBuf::from(".tickermesh"))?;
+        let database_url =
+            config::var_opt("TICKERMESH_DATABASE_URL")?.unwrap_or_else(|| sqlite_url(&data_dir));
+        Ok(Self {
+            addr: SocketAddr::new(host, port),
+            data_dir,
+            database_url,
+            store: StoreOptions::default(),
+            idempotency_ttl: Duration::from_secs(config::var(
+                "TICKERMESH_IDEMPOTENCY_TTL_SECS",
+                86_400,
+            )?),
+            shutdown_grace: Duration::from_secs(config::var("TICKERMESH_SHUTDOWN_GRACE_SECS", 5)?),
+        })
+    }
+}
+
+/// The embedded default database: a SQLite file in the data folder.
+pub fn sqlite_url(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("tickermesh.db").display())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error("cannot create the data folder {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Database(#[from] tickermesh_core::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Binds the configured address, prints what runs where, and serves until `shutdown`.
+pub async fn run(
+    config: UpConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), UpError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| UpError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let ctx = Context::connect_url(&config.database_url, &config.store, config.idempotency_ttl)
+        .await?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| UpError::Listen {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(UpError::Serve)?;
+    print_banner(&config, addr);
+    let app = crate::router(ctx.clone()).await;
+    let result = tickermesh_core::server::serve(listener, app, shutdown, config.shutdown_grace)
+        .await
+        .map_err(UpError::Serve);
+    ctx.store.close().await;
+    println!("tickermesh stopped");
+    result
+}
+
+fn print_banner(config: &UpConfig, addr: SocketAddr) {
+    println!("tickermesh up: the local mesh on the embedded default");
+    println!("  gRPC     http://{addr}");
+    println!("           tickermesh.v1.UserCommands  RegisterUser (register), UpdateUser (update), DeleteUser (delete)");
+    println!("           tickermesh.v1.TickerQueries GetLatestValue, GetAverageValue, GetHistory (query)");
+    println!("           grpc.health.v1.Health, server reflection");
+    println!("  metrics  http://{addr}/metrics");
+    println!("  database {}", redact(&config.database_url));
+    println!("try: tickerctl --endpoint http://{addr} register you@example.com AAPL --max 250");
+    println!("Ctrl-C stops it.");
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(
+            redact("mysql://app:s3cret@db:3306/tickermesh"),
+            "mysql://app:***@db:3306/tickermesh"
+        );
+        assert_eq!(redact("mysql://root@db/x"), "mysql://root@db/x");
+        assert_eq!(redact("sqlite://a.db?mode=rwc"), "sqlite://a.db?mode=rwc");
+    }
+}

@@ -1,0 +1,181 @@
+//! RegisterUser, UpdateUser and DeleteUser over the wire, on SQLite and MariaDB.
+
+use tickermesh_api::v1::threshold_change::Change;
+use tickermesh_api::v1::{
+    DeleteUserRequest, RegisterUserRequest, ThresholdChange, UpdateUserRequest,
+};
+use tickermesh_tests::{on_both_backends, spawn_mesh, Backend, TestDb};
+use tonic::Code;
+
+fn register(email: &str, ticker: &str, min: Option<f64>, max: Option<f64>) -> RegisterUserRequest {
+    RegisterUserRequest {
+        email: email.into(),
+        ticker: ticker.into(),
+        min_price: min,
+        max_price: max,
+    }
+}
+
+fn set(price: f64) -> Option<ThresholdChange> {
+    Some(ThresholdChange {
+        change: Some(Change::Set(price)),
+    })
+}
+
+fn clear() -> Option<ThresholdChange> {
+    Some(ThresholdChange {
+        change: Some(Change::Clear(true)),
+    })
+}
+
+async fn register_update_delete(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let mut c = server.commands().await;
+
+    let user = c
+        .register_user(register(" Ada@Example.com ", "brk-b", Some(100.0), None))
+        .await
+        .expect("register")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(user.email, "ada@example.com");
+    assert_eq!(user.ticker, "BRK-B");
+    assert_eq!((user.min_price, user.max_price), (Some(100.0), None));
+    assert!(user.created_at_unix_ms > 0);
+
+    // Emails compare case-insensitively.
+    let dup = c
+        .register_user(register("ADA@example.com", "AAPL", None, None))
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
+
+    // Change the ticker and add a max; min stays.
+    let u = c
+        .update_user(UpdateUserRequest {
+            email: "ada@example.com".into(),
+            ticker: Some("^gspc".into()),
+            min_price: None,
+            max_price: set(150.0),
+        })
+        .await
+        .expect("update")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(u.ticker, "^GSPC");
+    assert_eq!((u.min_price, u.max_price), (Some(100.0), Some(150.0)));
+
+    // Clear min and change max in one call; the ticker stays.
+    let u = c
+        .update_user(UpdateUserRequest {
+            email: "ada@example.com".into(),
+            ticker: None,
+            min_price: clear(),
+            max_price: set(90.0),
+        })
+        .await
+        .expect("update")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(u.ticker, "^GSPC");
+    assert_eq!((u.min_price, u.max_price), (None, Some(90.0)));
+
+    // A new min above the kept max is rejected, naming the field, and changes nothing.
+    let err = c
+        .update_user(UpdateUserRequest {
+            email: "ada@example.com".into(),
+            ticker: Some("MSFT".into()),
+            min_price: set(95.0),
+            max_price: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().starts_with("min_price"), "{}", err.message());
+
+    let deleted = c
+        .delete_user(DeleteUserRequest {
+            email: "ADA@example.com".into(),
+        })
+        .await
+        .expect("delete")
+        .into_inner();
+    assert_eq!(deleted.email, "ada@example.com");
+
+    for code in [
+        c.delete_user(DeleteUserRequest {
+            email: "ada@example.com".into(),
+        })
+        .await
+        .unwrap_err()
+        .code(),
+        c.update_user(UpdateUserRequest {
+            email: "ada@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err()
+        .code(),
+    ] {
+        assert_eq!(code, Code::NotFound);
+    }
+
+    // The e-mail is free again.
+    c.register_user(register("ada@example.com", "AAPL", None, None))
+        .await
+        .expect("register again after delete");
+}
+on_both_backends!(register_update_delete_roundtrip, register_update_delete);
+
+async fn invalid_arguments_name_the_field(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let mut c = server.commands().await;
+    let long_email = format!("{}@example.com", "a".repeat(250));
+    let cases: Vec<(RegisterUserRequest, &str)> = vec![
+        (register("not-an-email", "AAPL", None, None), "email"),
+        (register("", "AAPL", None, None), "email"),
+        (register(&long_email, "AAPL", None, None), "email"),
+        (register("a@example.com", "", None, None), "ticker"),
+        (register("a@example.com", "AA PL", None, None), "ticker"),
+        (register("a@example.com", "ABCDEFGHIJKLMNOPQ", None, None), "ticker"),
+        (register("a@example.com", "AAPL", Some(f64::NAN), None), "min_price"),
+        (register("a@example.com", "AAPL", Some(0.0), None), "min_price"),
+        (register("a@example.com", "AAPL", None, Some(-1.0)), "max_price"),
+        (register("a@example.com", "AAPL", None, Some(f64::INFINITY)), "max_price"),
+        (register("a@example.com", "AAPL", Some(10.0), Some(10.0)), "min_price"),
+        (register("a@example.com", "AAPL", Some(20.0), Some(10.0)), "min_price"),
+    ];
+    for (request, field) in cases {
+        let err = c.register_user(request.clone()).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{request:?}");
+        assert!(
+            err.message().starts_with(field),
+            "{request:?}: {:?} should name {field}",
+            err.message()
+        );
+    }
+    let err = c
+        .update_user(UpdateUserRequest {
+            email: "a@example.com".into(),
+            min_price: Some(ThresholdChange {
+                change: Some(Change::Clear(false)),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().starts_with("min_price"));
+
+    // Nothing was stored by any of the rejected calls.
+    let ok = c
+        .register_user(register("a@example.com", "AAPL", None, None))
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
+}
+on_both_backends!(invalid_arguments, invalid_arguments_name_the_field);

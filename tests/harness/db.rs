@@ -1,0 +1,112 @@
+//! Throwaway databases: a SQLite file in a temporary folder, or a fresh MariaDB database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::Executor;
+use tickermesh_core::store::quotes::{self, Quote};
+use tickermesh_core::store::{Store, StoreOptions};
+use tickermesh_core::Context;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MariaDb,
+}
+
+/// Prefix of every database the tests create on the MariaDB server.
+pub const MYSQL_DB_PREFIX: &str = "tickermesh_t_";
+
+pub fn mysql_server_url() -> String {
+    std::env::var("TICKERMESH_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+}
+
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::sqlite(),
+            Backend::MariaDb => Self::mariadb().await,
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        Self {
+            url,
+            backend: Backend::Sqlite,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new, empty database on the MariaDB server. Panics when the server cannot be reached:
+    /// these tests must fail, not skip, without it.
+    pub async fn mariadb() -> Self {
+        sqlx::any::install_default_drivers();
+        let server = mysql_server_url();
+        let admin = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&server)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "MariaDB is required at {server} (TICKERMESH_TEST_MYSQL_URL) and cannot be reached: {e}"
+                )
+            });
+        let name = format!(
+            "{MYSQL_DB_PREFIX}{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        admin
+            .execute(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4").as_str())
+            .await
+            .expect("create test database");
+        admin.close().await;
+        Self {
+            url: format!("{}/{name}", server.trim_end_matches('/')),
+            backend: Backend::MariaDb,
+            _dir: None,
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.url, &StoreOptions::default())
+            .await
+            .expect("open the test database")
+    }
+
+    pub async fn context(&self) -> Arc<Context> {
+        Context::new(self.store().await, Duration::from_secs(3600))
+    }
+
+    pub async fn context_with_ttl(&self, ttl: Duration) -> Arc<Context> {
+        Context::new(self.store().await, ttl)
+    }
+}
+
+/// Stores quotes for `ticker` at market times 1000, 2000, … with the given prices, in order.
+pub async fn insert_prices(store: &Store, ticker: &str, prices: &[f64]) {
+    for (i, price) in prices.iter().enumerate() {
+        let t = 1_000 * (i as i64 + 1);
+        let quote = Quote {
+            ticker: ticker.to_owned(),
+            price: *price,
+            currency: "USD".to_owned(),
+            market_time_ms: t,
+            collected_at_ms: t + 5,
+        };
+        let stored = quotes::insert(store.pool(), store.backend(), &quote)
+            .await
+            .expect("insert quote");
+        assert!(stored, "quote {quote:?} was new");
+    }
+}
