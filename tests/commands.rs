@@ -142,13 +142,34 @@ async fn invalid_arguments_name_the_field(backend: Backend) {
         (register(&long_email, "AAPL", None, None), "email"),
         (register("a@example.com", "", None, None), "ticker"),
         (register("a@example.com", "AA PL", None, None), "ticker"),
-        (register("a@example.com", "ABCDEFGHIJKLMNOPQ", None, None), "ticker"),
-        (register("a@example.com", "AAPL", Some(f64::NAN), None), "min_price"),
-        (register("a@example.com", "AAPL", Some(0.0), None), "min_price"),
-        (register("a@example.com", "AAPL", None, Some(-1.0)), "max_price"),
-        (register("a@example.com", "AAPL", None, Some(f64::INFINITY)), "max_price"),
-        (register("a@example.com", "AAPL", Some(10.0), Some(10.0)), "min_price"),
-        (register("a@example.com", "AAPL", Some(20.0), Some(10.0)), "min_price"),
+        (
+            register("a@example.com", "ABCDEFGHIJKLMNOPQ", None, None),
+            "ticker",
+        ),
+        (
+            register("a@example.com", "AAPL", Some(f64::NAN), None),
+            "min_price",
+        ),
+        (
+            register("a@example.com", "AAPL", Some(0.0), None),
+            "min_price",
+        ),
+        (
+            register("a@example.com", "AAPL", None, Some(-1.0)),
+            "max_price",
+        ),
+        (
+            register("a@example.com", "AAPL", None, Some(f64::INFINITY)),
+            "max_price",
+        ),
+        (
+            register("a@example.com", "AAPL", Some(10.0), Some(10.0)),
+            "min_price",
+        ),
+        (
+            register("a@example.com", "AAPL", Some(20.0), Some(10.0)),
+            "min_price",
+        ),
     ];
     for (request, field) in cases {
         let err = c.register_user(request.clone()).await.unwrap_err();

@@ -7,7 +7,13 @@ use tickermesh_tests::db::insert_prices;
 use tickermesh_tests::{on_both_backends, spawn_mesh, Backend, TestDb};
 use tonic::Code;
 
-async fn setup(backend: Backend) -> (TestDb, tickermesh_tests::TestServer, std::sync::Arc<tickermesh_core::Context>) {
+async fn setup(
+    backend: Backend,
+) -> (
+    TestDb,
+    tickermesh_tests::TestServer,
+    std::sync::Arc<tickermesh_core::Context>,
+) {
     let db = TestDb::new(backend).await;
     let (server, ctx) = spawn_mesh(&db).await;
     server
@@ -46,7 +52,11 @@ async fn average_of_the_most_recent(backend: Backend) {
     assert_eq!(r.average, 50.0);
 
     // Fewer quotes than asked: the average of those, and the count says so.
-    let r = q.get_average_value(avg(10)).await.expect("avg").into_inner();
+    let r = q
+        .get_average_value(avg(10))
+        .await
+        .expect("avg")
+        .into_inner();
     assert_eq!(r.average, 40.0);
     assert_eq!((r.count_requested, r.count_used), (10, 4));
     assert_eq!(r.from_unix_ms, 1_000);

@@ -117,6 +117,18 @@ pub fn keyed<T>(message: T, key: &str) -> Request<T> {
     request
 }
 
+/// A plain HTTP/1.1 GET (as Prometheus scrapes); asserts 200 and returns the whole response.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
 /// A fresh random idempotency key.
 pub fn new_key() -> String {
     uuid::Uuid::new_v4().to_string()

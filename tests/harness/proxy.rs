@@ -29,6 +29,8 @@ impl CuttableProxy {
                     continue;
                 }
                 let mut cuts = cuts.clone();
+                // Only cuts after this connection opened close it.
+                cuts.borrow_and_update();
                 tokio::spawn(async move {
                     let Ok(mut upstream) = TcpStream::connect(target).await else {
                         return;

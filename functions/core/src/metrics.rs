@@ -33,7 +33,8 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C
 // The names and labels below are constants checked by the unit test; construction cannot fail
 // at run time for any input.
 #[allow(clippy::expect_used)]
-static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    Metrics {
     grpc_requests: register(
         IntCounterVec::new(
             Opts::new(
@@ -85,6 +86,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         )
         .expect("valid metric"),
     ),
+}
 });
 
 /// A gRPC status code as a label value (`OK`, `NOT_FOUND`, …).
@@ -135,7 +137,10 @@ pub fn register_user(outcome: &'static str) {
 }
 
 pub fn idempotent_replay(method: &'static str) {
-    METRICS.idempotent_replays.with_label_values(&[method]).inc();
+    METRICS
+        .idempotent_replays
+        .with_label_values(&[method])
+        .inc();
 }
 
 /// Everything registered, in the Prometheus text format.

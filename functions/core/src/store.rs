@@ -100,7 +100,7 @@ impl Store {
     }
 
     /// Opens the pool and brings the schema up to date. Safe when several replicas start at
-    /// once: on MySQL the migrator holds an advisory lock (`GET_LOCK`) while it runs.
+    /// once: on MySQL they take turns under an advisory lock (see [`Store::migrate`]).
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         let store = Self::open(url, options)?;
         store.migrate().await?;
@@ -108,14 +108,49 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> Result<()> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| Error::db("connect to migrate", e))?;
         let migrator = match self.backend {
-            Backend::MySql => &MYSQL_MIGRATIONS,
+            // sqlx's own MySQL lock asks for `GET_LOCK(…, -1)`, which MariaDB answers at once
+            // without waiting; hold a lock that waits, on the connection that migrates.
+            Backend::MySql => {
+                let locked: Option<i64> =
+                    sqlx::query_scalar("SELECT GET_LOCK('tickermesh_migrations', 60)")
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(|e| Error::db("lock the schema for migrations", e))?;
+                if locked != Some(1) {
+                    return Err(Error::Internal(
+                        "another replica held the migration lock for 60 s".into(),
+                    ));
+                }
+                &MYSQL_MIGRATIONS
+            }
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
-        migrator.run(&self.pool).await.map_err(|e| match e {
+        let mut result = migrator.run(&mut *conn).await;
+        // SQLite has no advisory lock, but each migration is one transaction: a process that
+        // lost the race for the file finds the work done when it tries again.
+        for attempt in 1..=5 {
+            if self.backend != Backend::Sqlite || result.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            result = migrator.run(&mut *conn).await;
+        }
+        let result = result.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(source) => Error::db("apply migrations", source),
             other => Error::Internal(format!("migrations: {other}")),
-        })
+        });
+        if self.backend == Backend::MySql {
+            let _ = sqlx::query("SELECT RELEASE_LOCK('tickermesh_migrations')")
+                .execute(&mut *conn)
+                .await;
+        }
+        result
     }
 
     pub fn backend(&self) -> Backend {

@@ -29,7 +29,10 @@ fn no_quotes(ticker: &Ticker) -> Error {
     Error::NotFound(format!("no quotes collected for {ticker} yet"))
 }
 
-pub async fn latest(ctx: &Context, request: GetLatestValueRequest) -> Result<GetLatestValueResponse> {
+pub async fn latest(
+    ctx: &Context,
+    request: GetLatestValueRequest,
+) -> Result<GetLatestValueResponse> {
     let ticker = watched_ticker(ctx, &request.email).await?;
     let quote = quotes::latest(ctx.store.pool(), &ticker)
         .await?
@@ -84,7 +87,9 @@ impl TickerQueries for Queries {
         request: Request<GetLatestValueRequest>,
     ) -> Result<Response<GetLatestValueResponse>, Status> {
         metrics::observe_grpc("GetLatestValue", async {
-            Ok(Response::new(latest(&self.ctx, request.into_inner()).await?))
+            Ok(Response::new(
+                latest(&self.ctx, request.into_inner()).await?,
+            ))
         })
         .await
     }
@@ -94,7 +99,9 @@ impl TickerQueries for Queries {
         request: Request<GetAverageValueRequest>,
     ) -> Result<Response<GetAverageValueResponse>, Status> {
         metrics::observe_grpc("GetAverageValue", async {
-            Ok(Response::new(average(&self.ctx, request.into_inner()).await?))
+            Ok(Response::new(
+                average(&self.ctx, request.into_inner()).await?,
+            ))
         })
         .await
     }
@@ -104,7 +111,9 @@ impl TickerQueries for Queries {
         request: Request<GetHistoryRequest>,
     ) -> Result<Response<GetHistoryResponse>, Status> {
         metrics::observe_grpc("GetHistory", async {
-            Ok(Response::new(history(&self.ctx, request.into_inner()).await?))
+            Ok(Response::new(
+                history(&self.ctx, request.into_inner()).await?,
+            ))
         })
         .await
     }

@@ -57,7 +57,10 @@ mod tests {
         assert!(rows[0].starts_with("4.00"));
         assert!(rows[3].starts_with("1.00"));
         assert!(rows[0].ends_with('█'), "{chart}");
-        assert!(!rows[0].contains("██"), "only the highest point reaches the top: {chart}");
+        assert!(
+            !rows[0].contains("██"),
+            "only the highest point reaches the top: {chart}"
+        );
     }
 
     #[test]

@@ -3,10 +3,19 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "tickerctl", version, about = "Client for the tickermesh gRPC API")]
+#[command(
+    name = "tickerctl",
+    version,
+    about = "Client for the tickermesh gRPC API"
+)]
 pub struct Cli {
     /// gRPC endpoint of the mesh (tickermesh up, or the cluster's ingress).
-    #[arg(long, env = "TICKERMESH_ENDPOINT", default_value = "http://127.0.0.1:50051", global = true)]
+    #[arg(
+        long,
+        env = "TICKERMESH_ENDPOINT",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
     pub endpoint: String,
     /// Deadline of each call, e.g. 5s or 500ms.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, global = true)]

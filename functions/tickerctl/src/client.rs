@@ -28,10 +28,7 @@ pub fn channel(endpoint: &str, timeout: Duration) -> Result<Channel, ClientError
         reason,
     };
     let ep = Endpoint::from_shared(endpoint.to_owned()).map_err(|e| bad(e.to_string()))?;
-    Ok(ep
-        .connect_timeout(timeout)
-        .tcp_nodelay(true)
-        .connect_lazy())
+    Ok(ep.connect_timeout(timeout).tcp_nodelay(true).connect_lazy())
 }
 
 #[derive(Debug, Clone, Copy)]

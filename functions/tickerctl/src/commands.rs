@@ -36,7 +36,9 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
                 max_price: max,
             };
             let resp = retry
-                .call(&commands, &msg, key, |mut c, r| async move { c.register_user(r).await })
+                .call(&commands, &msg, key, |mut c, r| async move {
+                    c.register_user(r).await
+                })
                 .await?;
             user_output("registered", resp.user)
         }
@@ -55,21 +57,30 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
                 max_price: change(max, clear_max),
             };
             let resp = retry
-                .call(&commands, &msg, key, |mut c, r| async move { c.update_user(r).await })
+                .call(&commands, &msg, key, |mut c, r| async move {
+                    c.update_user(r).await
+                })
                 .await?;
             user_output("updated", resp.user)
         }
         Command::Delete { email } => {
             let msg = v1::DeleteUserRequest { email };
             let resp = retry
-                .call(&commands, &msg, key, |mut c, r| async move { c.delete_user(r).await })
+                .call(&commands, &msg, key, |mut c, r| async move {
+                    c.delete_user(r).await
+                })
                 .await?;
-            Output::new(format!("deleted {}", resp.email), json!({ "deleted": resp.email }))
+            Output::new(
+                format!("deleted {}", resp.email),
+                json!({ "deleted": resp.email }),
+            )
         }
         Command::Latest { email } => {
             let msg = v1::GetLatestValueRequest { email };
             let resp = retry
-                .call(&queries, &msg, None, |mut c, r| async move { c.get_latest_value(r).await })
+                .call(&queries, &msg, None, |mut c, r| async move {
+                    c.get_latest_value(r).await
+                })
                 .await?;
             let q = resp.quote.unwrap_or_default();
             Output::new(
@@ -86,7 +97,9 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
         Command::Average { email, count } => {
             let msg = v1::GetAverageValueRequest { email, count };
             let r = retry
-                .call(&queries, &msg, None, |mut c, r| async move { c.get_average_value(r).await })
+                .call(&queries, &msg, None, |mut c, r| async move {
+                    c.get_average_value(r).await
+                })
                 .await?;
             let mut text = format!(
                 "{} average of the last {} quotes: {:.4} {} ({} .. {})",
@@ -115,7 +128,9 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
         Command::History { email, limit } => {
             let msg = v1::GetHistoryRequest { email, limit };
             let r = retry
-                .call(&queries, &msg, None, |mut c, r| async move { c.get_history(r).await })
+                .call(&queries, &msg, None, |mut c, r| async move {
+                    c.get_history(r).await
+                })
                 .await?;
             // Oldest to newest, left to right.
             let prices: Vec<f64> = r.quotes.iter().rev().map(|q| q.price).collect();

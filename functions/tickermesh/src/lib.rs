@@ -2,6 +2,7 @@
 //! In the cluster each function runs in its own container; here one `UserCommands` service
 //! delegates each method to the function that owns it, so the logic is the same code.
 
+pub mod seed;
 pub mod up;
 
 use std::sync::Arc;

@@ -41,11 +41,24 @@ impl UpConfig {
             shutdown_grace: Duration::from_secs(config::var("TICKERMESH_SHUTDOWN_GRACE_SECS", 5)?),
         })
     }
+
+    /// Moves the data folder; the default SQLite file moves with it unless
+    /// `TICKERMESH_DATABASE_URL` names another database.
+    pub fn use_data_dir(&mut self, dir: Option<PathBuf>) {
+        let Some(dir) = dir else { return };
+        if std::env::var_os("TICKERMESH_DATABASE_URL").is_none() {
+            self.database_url = sqlite_url(&dir);
+        }
+        self.data_dir = dir;
+    }
 }
 
 /// The embedded default database: a SQLite file in the data folder.
 pub fn sqlite_url(data_dir: &std::path::Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("tickermesh.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("tickermesh.db").display()
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +88,8 @@ pub async fn run(
         path: config.data_dir.clone(),
         source,
     })?;
-    let ctx = Context::connect_url(&config.database_url, &config.store, config.idempotency_ttl)
-        .await?;
+    let ctx =
+        Context::connect_url(&config.database_url, &config.store, config.idempotency_ttl).await?;
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| UpError::Listen {

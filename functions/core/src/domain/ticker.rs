@@ -27,7 +27,9 @@ impl Ticker {
         {
             return Err(Error::invalid(
                 field,
-                format!("contains {bad:?}; only letters, digits, '.', '-', '^' and '=' are allowed"),
+                format!(
+                    "contains {bad:?}; only letters, digits, '.', '-', '^' and '=' are allowed"
+                ),
             ));
         }
         Ok(Self(trimmed.to_ascii_uppercase()))

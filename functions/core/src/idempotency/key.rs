@@ -61,7 +61,10 @@ mod tests {
         assert_eq!(IdempotencyKey::from_metadata(&md).unwrap(), None);
         md.insert("idempotency-key", "abc".parse().unwrap());
         assert_eq!(
-            IdempotencyKey::from_metadata(&md).unwrap().unwrap().as_str(),
+            IdempotencyKey::from_metadata(&md)
+                .unwrap()
+                .unwrap()
+                .as_str(),
             "abc"
         );
     }

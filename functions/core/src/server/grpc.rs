@@ -30,9 +30,7 @@ pub async fn grpc_app(services: Routes, served: &[&str]) -> Router {
         Ok(svc) => routes = routes.add_service(svc),
         Err(e) => tracing::warn!(error = %e, "reflection v1alpha unavailable"),
     }
-    routes
-        .into_axum_router()
-        .merge(super::metrics_router())
+    routes.into_axum_router().merge(super::metrics_router())
 }
 
 /// The whole life of a gRPC function container: logging, config from the environment (exit 2
@@ -65,8 +63,18 @@ where
         }
     };
     let app = build(ctx.clone()).await;
-    tracing::info!(function = name, port = config.port, "serving gRPC and /metrics");
-    let result = super::serve(listener, app, super::shutdown_signal(), config.shutdown_grace).await;
+    tracing::info!(
+        function = name,
+        port = config.port,
+        "serving gRPC and /metrics"
+    );
+    let result = super::serve(
+        listener,
+        app,
+        super::shutdown_signal(),
+        config.shutdown_grace,
+    )
+    .await;
     ctx.store.close().await;
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

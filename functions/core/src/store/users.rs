@@ -49,20 +49,19 @@ pub async fn insert(
     thresholds: Thresholds,
     now_ms: i64,
 ) -> Result<User> {
-    let inserted = sqlx::query(
-        "INSERT INTO users (email, created_at_ms, updated_at_ms) VALUES (?, ?, ?)",
-    )
-    .bind(email.as_str())
-    .bind(now_ms)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| match e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Error::AlreadyExists(format!("a user with email {email} is already registered"))
-        }
-        other => Error::db("insert a user", other),
-    })?;
+    let inserted =
+        sqlx::query("INSERT INTO users (email, created_at_ms, updated_at_ms) VALUES (?, ?, ?)")
+            .bind(email.as_str())
+            .bind(now_ms)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    Error::AlreadyExists(format!("a user with email {email} is already registered"))
+                }
+                other => Error::db("insert a user", other),
+            })?;
     let user_id = match inserted.last_insert_id() {
         Some(id) => id,
         // SQLite through `Any` reports no insert id; the row is visible in this transaction.
@@ -91,7 +90,10 @@ pub async fn insert(
 }
 
 /// The user by e-mail, or `None`.
-pub async fn find<'e, E: Executor<'e, Database = Any>>(ex: E, email: &Email) -> Result<Option<User>> {
+pub async fn find<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    email: &Email,
+) -> Result<Option<User>> {
     let row = sqlx::query(SELECT_USER)
         .bind(email.as_str())
         .fetch_optional(ex)

@@ -1,0 +1,230 @@
+//! Each function container on its own: its one RPC, UNIMPLEMENTED for the others, and the
+//! binary as a real process answering health, reflection and /metrics, stopping on SIGTERM.
+
+use std::time::{Duration, Instant};
+
+use tickermesh_api::v1::ticker_queries_client::TickerQueriesClient;
+use tickermesh_api::v1::user_commands_client::UserCommandsClient;
+use tickermesh_api::v1::{
+    DeleteUserRequest, GetLatestValueRequest, RegisterUserRequest, UpdateUserRequest,
+};
+use tickermesh_tests::proc::{free_port, Proc};
+use tickermesh_tests::{http_get, Backend, TestDb, TestServer};
+use tonic::transport::Channel;
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+#[tokio::test]
+async fn each_command_function_serves_only_its_method() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let ctx = db.context().await;
+    let register = TestServer::start(tickermesh_register::router(ctx.clone()).await).await;
+    let update = TestServer::start(tickermesh_update::router(ctx.clone()).await).await;
+    let delete = TestServer::start(tickermesh_delete::router(ctx.clone()).await).await;
+    let query = TestServer::start(tickermesh_query::router(ctx.clone()).await).await;
+
+    let req = RegisterUserRequest {
+        email: "fn@example.com".into(),
+        ticker: "AAPL".into(),
+        ..Default::default()
+    };
+    register
+        .commands()
+        .await
+        .register_user(req.clone())
+        .await
+        .expect("register serves RegisterUser");
+    for other in [&update, &delete, &query] {
+        let err = other
+            .commands()
+            .await
+            .register_user(req.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unimplemented);
+    }
+    let upd = UpdateUserRequest {
+        email: "fn@example.com".into(),
+        ticker: Some("MSFT".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        register
+            .commands()
+            .await
+            .update_user(upd.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unimplemented
+    );
+    update
+        .commands()
+        .await
+        .update_user(upd)
+        .await
+        .expect("update serves UpdateUser");
+    let latest = GetLatestValueRequest {
+        email: "fn@example.com".into(),
+    };
+    assert_eq!(
+        register
+            .queries()
+            .await
+            .get_latest_value(latest.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unimplemented
+    );
+    let err = query
+        .queries()
+        .await
+        .get_latest_value(latest)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::NotFound,
+        "query serves it; there are no quotes yet"
+    );
+    delete
+        .commands()
+        .await
+        .delete_user(DeleteUserRequest {
+            email: "fn@example.com".into(),
+        })
+        .await
+        .expect("delete serves DeleteUser");
+}
+
+async fn wait_serving(channel: Channel, service: &str) {
+    let mut health = HealthClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .map(|r| r.into_inner().status);
+        if matches!(status, Ok(s) if s == ServingStatus::Serving as i32) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{service} never became SERVING: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn reflected_services(channel: Channel) -> Vec<String> {
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let response = stream
+        .message()
+        .await
+        .expect("reflection reply")
+        .expect("one reply");
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection reply {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn function_binaries_run_as_processes() {
+    for (bin, service) in [
+        ("tickermesh-register", "tickermesh.v1.UserCommands"),
+        ("tickermesh-query", "tickermesh.v1.TickerQueries"),
+    ] {
+        let db = TestDb::new(Backend::MariaDb).await;
+        let port = free_port();
+        let mut proc = Proc::spawn(
+            bin,
+            &[
+                ("PORT", &port.to_string()),
+                ("TICKERMESH_DATABASE_URL", &db.url),
+                ("TICKERMESH_SHUTDOWN_GRACE_SECS", "2"),
+            ],
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let channel = Channel::from_shared(url).expect("url").connect_lazy();
+        wait_serving(channel.clone(), service).await;
+        wait_serving(channel.clone(), "").await;
+
+        let services = reflected_services(channel.clone()).await;
+        assert!(services.iter().any(|s| s == service), "{bin}: {services:?}");
+        assert!(
+            services.iter().any(|s| s == "grpc.health.v1.Health"),
+            "{services:?}"
+        );
+
+        if bin == "tickermesh-register" {
+            let mut c = UserCommandsClient::new(channel.clone());
+            c.register_user(RegisterUserRequest {
+                email: "proc@example.com".into(),
+                ticker: "AAPL".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("register over the process");
+        } else {
+            let mut q = TickerQueriesClient::new(channel.clone());
+            let err = q
+                .get_latest_value(GetLatestValueRequest {
+                    email: "proc@example.com".into(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::NotFound);
+        }
+        let metrics = http_get(([127, 0, 0, 1], port).into(), "/metrics").await;
+        assert!(
+            metrics.contains("tickermesh_grpc_requests_total"),
+            "{metrics}"
+        );
+
+        let status = proc
+            .terminate(Duration::from_secs(5))
+            .expect("exits after SIGTERM");
+        assert!(status.success(), "{bin} exited with {status}");
+    }
+}
+
+#[test]
+fn invalid_config_exits_non_zero_naming_the_variable() {
+    let bin = tickermesh_tests::proc::workspace_bin("tickermesh-delete");
+    let out = std::process::Command::new(bin)
+        .env("PORT", "http")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PORT"), "{stderr}");
+
+    let bin = tickermesh_tests::proc::workspace_bin("tickermesh-query");
+    let out = std::process::Command::new(bin)
+        .env("TICKERMESH_DB_MAX_CONNECTIONS", "0")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TICKERMESH_DB_MAX_CONNECTIONS"));
+}

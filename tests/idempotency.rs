@@ -1,0 +1,276 @@
+//! At-most-once commands: repeats, key reuse, concurrency, restarts, expiry.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use tickermesh_api::v1::threshold_change::Change;
+use tickermesh_api::v1::{
+    DeleteUserRequest, GetLatestValueRequest, RegisterUserRequest, ThresholdChange,
+    UpdateUserRequest,
+};
+use tickermesh_core::idempotency::Idempotency;
+use tickermesh_tests::{
+    http_get, keyed, new_key, on_both_backends, spawn_mesh, Backend, TestDb, TestServer,
+};
+use tonic::Code;
+
+fn register(email: &str) -> RegisterUserRequest {
+    RegisterUserRequest {
+        email: email.into(),
+        ticker: "AAPL".into(),
+        min_price: Some(100.0),
+        max_price: None,
+    }
+}
+
+async fn repeat_returns_the_stored_response(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let mut c = server.commands().await;
+    let key = new_key();
+
+    let first = c
+        .register_user(keyed(register("r@example.com"), &key))
+        .await
+        .expect("first")
+        .into_inner();
+    // Remove the user behind the command's back: a second effect would re-create it.
+    c.delete_user(DeleteUserRequest {
+        email: "r@example.com".into(),
+    })
+    .await
+    .expect("delete");
+    let again = c
+        .register_user(keyed(register("r@example.com"), &key))
+        .await
+        .expect("repeat")
+        .into_inner();
+    assert_eq!(first, again, "the stored response, byte for byte");
+    let err = c
+        .update_user(UpdateUserRequest {
+            email: "r@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "the repeat had no effect");
+
+    // The same key with another request is refused, whatever the method.
+    let other = c
+        .register_user(keyed(register("other@example.com"), &key))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::FailedPrecondition);
+    assert!(
+        other.message().contains("idempotency-key"),
+        "{}",
+        other.message()
+    );
+    let other = c
+        .delete_user(keyed(
+            DeleteUserRequest {
+                email: "r@example.com".into(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::FailedPrecondition);
+
+    // Without a key commands still work, with no protection against repeats.
+    c.register_user(register("nokey@example.com"))
+        .await
+        .expect("no key");
+    let dup = c
+        .register_user(register("nokey@example.com"))
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists);
+
+    let metrics = http_get(server.addr, "/metrics").await;
+    assert!(
+        metrics.contains("tickermesh_idempotent_replays_total{method=\"RegisterUser\"}"),
+        "{metrics}"
+    );
+}
+on_both_backends!(repeat, repeat_returns_the_stored_response);
+
+async fn a_failed_command_does_not_use_up_its_key(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let mut c = server.commands().await;
+    let key = new_key();
+    let update = UpdateUserRequest {
+        email: "late@example.com".into(),
+        ticker: None,
+        min_price: None,
+        max_price: Some(ThresholdChange {
+            change: Some(Change::Set(500.0)),
+        }),
+    };
+    let err = c
+        .update_user(keyed(update.clone(), &key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    c.register_user(register("late@example.com"))
+        .await
+        .expect("register");
+    let user = c
+        .update_user(keyed(update, &key))
+        .await
+        .expect("retry after the failure runs the command")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(user.max_price, Some(500.0));
+}
+on_both_backends!(failed_command, a_failed_command_does_not_use_up_its_key);
+
+async fn invalid_keys_are_rejected(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let mut c = server.commands().await;
+    for bad in ["x".repeat(129)] {
+        let err = c
+            .register_user(keyed(register("k@example.com"), &bad))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(
+            err.message().starts_with("idempotency-key"),
+            "{}",
+            err.message()
+        );
+    }
+}
+on_both_backends!(invalid_keys, invalid_keys_are_rejected);
+
+/// 20 concurrent calls with one key: one effect; every caller gets the same successful
+/// response, or ABORTED and then the same response on retry.
+async fn concurrent_calls_with_one_key(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let key = new_key();
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        // Separate connections, so the calls really race at the server.
+        clients.push(server.commands().await);
+    }
+    let calls = clients.iter().map(|c| {
+        let mut c = c.clone();
+        let key = key.clone();
+        async move {
+            c.register_user(keyed(register("race@example.com"), &key))
+                .await
+                .map(|r| r.into_inner())
+        }
+    });
+    let results = join_all(calls).await;
+    let mut responses = Vec::new();
+    let mut aborted = 0;
+    for result in results {
+        match result {
+            Ok(r) => responses.push(r),
+            Err(s) if s.code() == Code::Aborted => aborted += 1,
+            Err(s) => panic!("unexpected status {s:?}"),
+        }
+    }
+    let mut c = server.commands().await;
+    for _ in 0..aborted {
+        let mut retried = None;
+        for _ in 0..50 {
+            match c
+                .register_user(keyed(register("race@example.com"), &key))
+                .await
+            {
+                Ok(r) => {
+                    retried = Some(r.into_inner());
+                    break;
+                }
+                Err(s) if s.code() == Code::Aborted => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(s) => panic!("retry: {s:?}"),
+            }
+        }
+        responses.push(retried.expect("a retry succeeds"));
+    }
+    assert_eq!(responses.len(), 20);
+    assert!(
+        responses.windows(2).all(|w| w[0] == w[1]),
+        "every caller sees the one response"
+    );
+
+    let store = db.store().await;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(store.pool())
+        .await
+        .expect("count users");
+    let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+        .fetch_one(store.pool())
+        .await
+        .expect("count keys");
+    assert_eq!((users, keys), (1, 1), "exactly one effect");
+}
+on_both_backends!(concurrent, concurrent_calls_with_one_key);
+
+/// The guarantee lives in the database: a new server process (empty cache) over the same
+/// database still answers a retry with the stored response.
+async fn restart_between_call_and_retry(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let key = new_key();
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let first = server
+        .commands()
+        .await
+        .register_user(keyed(register("restart@example.com"), &key))
+        .await
+        .expect("first")
+        .into_inner();
+    server.stop().await;
+
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let retry = server
+        .commands()
+        .await
+        .register_user(keyed(register("restart@example.com"), &key))
+        .await
+        .expect("retry after restart")
+        .into_inner();
+    assert_eq!(first, retry);
+    let latest = server
+        .queries()
+        .await
+        .get_latest_value(GetLatestValueRequest {
+            email: "restart@example.com".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(latest.code(), Code::NotFound, "user exists, no quotes yet");
+    assert!(latest.message().contains("no quotes"));
+}
+on_both_backends!(restart, restart_between_call_and_retry);
+
+async fn keys_expire(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let ctx = db.context_with_ttl(Duration::from_millis(300)).await;
+    let server = TestServer::start(tickermesh::router(ctx.clone()).await).await;
+    let mut c = server.commands().await;
+    let key = new_key();
+    c.register_user(keyed(register("e1@example.com"), &key))
+        .await
+        .expect("first");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Expired: the key may be used for a new request.
+    c.register_user(keyed(register("e2@example.com"), &key))
+        .await
+        .expect("expired key is free again");
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let purged = Idempotency::purge_expired(&ctx.store, tickermesh_core::now_unix_ms())
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+}
+on_both_backends!(expiry, keys_expire);

@@ -1,0 +1,87 @@
+//! The database goes away: calls answer UNAVAILABLE with a short message (no SQL), the
+//! function keeps running, and it recovers by itself when the database returns.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tickermesh_api::v1::{GetLatestValueRequest, RegisterUserRequest};
+use tickermesh_core::store::{Store, StoreOptions};
+use tickermesh_core::Context;
+use tickermesh_tests::proxy::CuttableProxy;
+use tickermesh_tests::{Backend, TestDb, TestServer};
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_is_unavailable_then_recovers() {
+    let db = TestDb::new(Backend::MariaDb).await;
+    // Migrate directly, then route the function through a proxy the test can cut.
+    db.store().await.close().await;
+    let proxy = CuttableProxy::start(target_of(&db.url)).await;
+    let proxied = proxied_url(&db.url, proxy.addr);
+    let options = StoreOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_millis(800),
+    };
+    let store = Store::open(&proxied, &options).expect("open");
+    let ctx = Context::new(store, Duration::from_secs(60));
+    let server = TestServer::start(tickermesh::router(ctx).await).await;
+    let mut c = server.commands().await;
+    let mut q = server.queries().await;
+    c.register_user(RegisterUserRequest {
+        email: "down@example.com".into(),
+        ticker: "AAPL".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("register while up");
+
+    proxy.cut();
+    let latest = || GetLatestValueRequest {
+        email: "down@example.com".into(),
+    };
+    let err = q.get_latest_value(latest()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(err.message(), "database unavailable, retry later");
+    let err = c
+        .register_user(RegisterUserRequest {
+            email: "second@example.com".into(),
+            ticker: "AAPL".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match q.get_latest_value(latest()).await {
+            // Back: the user is found, it simply has no quotes.
+            Err(s) if s.code() == Code::NotFound => break,
+            other => {
+                assert!(Instant::now() < deadline, "did not recover: {other:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn target_of(url: &str) -> SocketAddr {
+    let rest = url.split_once('@').map_or(url, |(_, r)| r);
+    let hostport = rest.split('/').next().expect("host:port");
+    let hostport = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:3306")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&hostport)
+        .expect("resolve MariaDB host")
+        .next()
+        .expect("an address")
+}
+
+fn proxied_url(url: &str, proxy: SocketAddr) -> String {
+    let (scheme_user, rest) = url.split_once('@').expect("user@host in the MariaDB url");
+    let db = rest.split_once('/').map_or("", |(_, db)| db);
+    format!("{scheme_user}@{proxy}/{db}")
+}

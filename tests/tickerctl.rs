@@ -1,0 +1,106 @@
+//! The `tickerctl` binary against a real mesh: human and JSON output, server errors as a
+//! non-zero exit with the server's message, retries against an endpoint that is down.
+
+use std::process::Output;
+
+use tickermesh_tests::db::insert_prices;
+use tickermesh_tests::proc::{free_port, workspace_bin};
+use tickermesh_tests::{spawn_mesh, Backend, TestDb};
+
+async fn tickerctl(endpoint: &str, args: &[&str]) -> Output {
+    let bin = workspace_bin("tickerctl");
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("--endpoint").arg(endpoint).args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run tickerctl"))
+        .await
+        .expect("join")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "tickerctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_and_queries_from_the_cli() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (server, ctx) = spawn_mesh(&db).await;
+    let ep = server.url();
+
+    let out = stdout(
+        &tickerctl(
+            &ep,
+            &["register", "cli@example.com", "aapl", "--max", "250"],
+        )
+        .await,
+    );
+    assert!(
+        out.contains("registered cli@example.com watching AAPL (min none, max 250)"),
+        "{out}"
+    );
+
+    let out = stdout(
+        &tickerctl(
+            &ep,
+            &["update", "cli@example.com", "--min", "100", "--clear-max"],
+        )
+        .await,
+    );
+    assert!(out.contains("(min 100, max none)"), "{out}");
+
+    insert_prices(&ctx.store, "AAPL", &[10.0, 20.0, 30.0, 100.0]).await;
+    let out = stdout(&tickerctl(&ep, &["--json", "latest", "cli@example.com"]).await);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["price"], 100.0);
+    assert_eq!(json["ticker"], "AAPL");
+
+    let out = stdout(&tickerctl(&ep, &["--json", "average", "cli@example.com", "-n", "2"]).await);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["average"], 65.0);
+    assert_eq!(json["count_used"], 2);
+
+    let out = stdout(&tickerctl(&ep, &["history", "cli@example.com"]).await);
+    assert!(out.contains("AAPL — 4 quotes"), "{out}");
+    assert!(out.contains('│') && out.contains('█'), "a chart: {out}");
+
+    let out = tickerctl(&ep, &["latest", "ghost@example.com"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("NotFound: no user with email ghost@example.com"),
+        "{err}"
+    );
+
+    let out = tickerctl(&ep, &["register", "bad", "AAPL"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidArgument: email"));
+
+    let out = stdout(&tickerctl(&ep, &["delete", "cli@example.com"]).await);
+    assert!(out.contains("deleted cli@example.com"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_then_reports_unavailable() {
+    let ep = format!("http://127.0.0.1:{}", free_port());
+    let started = std::time::Instant::now();
+    let out = tickerctl(
+        &ep,
+        &[
+            "--retries",
+            "2",
+            "--timeout",
+            "300ms",
+            "latest",
+            "x@example.com",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unavailable"));
+    // Two backoffs (100 ms, 200 ms) happened before giving up.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+}
