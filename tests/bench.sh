@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Load benchmark of the gRPC path: `tickermesh up` (release build) on SQLite and on MariaDB,
+# driven by `tickerctl bench` at C=1 and C=64 for GetLatestValue and RegisterUser.
+# Usage: tests/bench.sh [duration, default 10s]. Results go to stdout; see BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10s}
+cargo build --release --quiet --bin tickermesh --bin tickerctl
+bin=target/release
+work=$(mktemp -d)
+port=50151
+trap 'kill "${up_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+run_backend() {
+  local name=$1 url=$2
+  TICKERMESH_DATABASE_URL=$url TICKERMESH_DATA_DIR=$work TICKERMESH_PORT=$port TICKERMESH_LOG=warn \
+    "$bin/tickermesh" up >"$work/up.log" 2>&1 &
+  up_pid=$!
+  for _ in $(seq 1 100); do
+    "$bin/tickerctl" --endpoint "http://127.0.0.1:$port" --retries 0 latest probe@example.com 2>&1 |
+      grep -q NotFound && break
+    sleep 0.1
+  done
+  TICKERMESH_DATABASE_URL=$url TICKERMESH_DATA_DIR=$work "$bin/tickermesh" seed --ticker BENCH --count 500 >/dev/null
+  for method in latest register; do
+    for c in 1 64; do
+      echo "== $name $method C=$c"
+      "$bin/tickerctl" --endpoint "http://127.0.0.1:$port" bench --method "$method" -c "$c" -d "$duration"
+    done
+  done
+  kill "$up_pid"; wait "$up_pid" 2>/dev/null || true
+}
+
+run_backend sqlite "sqlite://$work/bench.db?mode=rwc"
+mysql --host=127.0.0.1 --user=root -e "DROP DATABASE IF EXISTS tickermesh_bench; CREATE DATABASE tickermesh_bench"
+run_backend mariadb "mysql://root@127.0.0.1:3306/tickermesh_bench"
+mysql --host=127.0.0.1 --user=root -e "DROP DATABASE IF EXISTS tickermesh_bench"
