@@ -145,3 +145,57 @@ async fn latest_and_history(backend: Backend) {
     assert!(err.message().starts_with("email"));
 }
 on_both_backends!(latest_history, latest_and_history);
+
+/// GetLatestValue answers from memory for at most the cache TTL, then sees new quotes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_is_cached_for_at_most_the_ttl() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let ctx = db
+        .context()
+        .await
+        .with_query_cache_ttl(std::time::Duration::from_millis(300));
+    let server = tickermesh_tests::TestServer::start(tickermesh::router(ctx.clone()).await).await;
+    server
+        .commands()
+        .await
+        .register_user(RegisterUserRequest {
+            email: "c@example.com".into(),
+            ticker: "IBM".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("register");
+    let mut q = server.queries().await;
+    let latest = || GetLatestValueRequest {
+        email: "c@example.com".into(),
+    };
+    assert_eq!(
+        q.get_latest_value(latest()).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    insert_prices(&ctx.store, "IBM", &[1.0]).await;
+    let price = |r: tonic::Response<tickermesh_api::v1::GetLatestValueResponse>| {
+        r.into_inner().quote.expect("quote").price
+    };
+    // "No quotes" is never cached: the first quote shows at once.
+    assert_eq!(
+        price(q.get_latest_value(latest()).await.expect("latest")),
+        1.0
+    );
+    sqlx::query("UPDATE quotes SET price = 2.0 WHERE ticker = 'IBM'")
+        .execute(ctx.store.pool())
+        .await
+        .expect("update");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let p = price(q.get_latest_value(latest()).await.expect("latest"));
+        if p == 2.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

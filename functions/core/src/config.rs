@@ -68,6 +68,8 @@ pub struct FunctionConfig {
     pub idempotency_ttl: Duration,
     /// `TICKERMESH_SHUTDOWN_GRACE_SECS`: how long open requests may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// `TICKERMESH_QUERY_CACHE_MS`: how long GetLatestValue may answer from memory (0: never).
+    pub query_cache_ttl: Duration,
 }
 
 impl FunctionConfig {
@@ -91,6 +93,7 @@ impl FunctionConfig {
                 var("TICKERMESH_IDEMPOTENCY_TTL_SECS", 86_400u64)?,
             )?),
             shutdown_grace: Duration::from_secs(var("TICKERMESH_SHUTDOWN_GRACE_SECS", 10u64)?),
+            query_cache_ttl: Duration::from_millis(var("TICKERMESH_QUERY_CACHE_MS", 1000u64)?),
         })
     }
 }

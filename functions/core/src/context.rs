@@ -11,19 +11,34 @@ use crate::store::{Store, StoreOptions};
 pub struct Context {
     pub store: Store,
     pub idempotency: Idempotency,
+    /// How long the query function may answer GetLatestValue from memory.
+    pub query_cache_ttl: Duration,
 }
+
+/// Default for [`Context::query_cache_ttl`].
+pub const DEFAULT_QUERY_CACHE_TTL: Duration = Duration::from_millis(1000);
 
 impl Context {
     pub fn new(store: Store, idempotency_ttl: Duration) -> Arc<Self> {
         Arc::new(Self {
             store,
             idempotency: Idempotency::new(idempotency_ttl),
+            query_cache_ttl: DEFAULT_QUERY_CACHE_TTL,
         })
     }
 
     /// Opens the database, applies migrations and starts purging expired idempotency keys.
     pub async fn connect(config: &FunctionConfig) -> Result<Arc<Self>> {
-        Self::connect_url(&config.database_url, &config.store, config.idempotency_ttl).await
+        let ctx =
+            Self::connect_url(&config.database_url, &config.store, config.idempotency_ttl).await?;
+        Ok(ctx.with_query_cache_ttl(config.query_cache_ttl))
+    }
+
+    pub fn with_query_cache_ttl(self: Arc<Self>, ttl: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            query_cache_ttl: ttl,
+            ..(*self).clone()
+        })
     }
 
     pub async fn connect_url(

@@ -71,6 +71,9 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Where write transactions run. On MySQL the same pool; on SQLite a pool of one
+    /// connection, so writers queue in order here instead of sleeping in SQLite's busy handler.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -80,23 +83,34 @@ impl Store {
     pub fn open(url: &str, options: &StoreOptions) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let mut pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout);
-        if backend == Backend::Sqlite {
-            pool = pool.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the one writer.
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON")
-                        .await
-                        .map(|_| ())
-                })
-            });
-        }
-        let pool = pool
-            .connect_lazy(url)
-            .map_err(|e| Error::invalid("TICKERMESH_DATABASE_URL", e.to_string()))?;
-        Ok(Self { pool, backend })
+        let pool = |max_connections: u32| {
+            let mut pool = AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(options.acquire_timeout);
+            if backend == Backend::Sqlite {
+                pool = pool.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the one writer; with WAL, NORMAL sync cannot corrupt
+                        // the file (a power cut may lose the last commits).
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+                            .await
+                            .map(|_| ())
+                    })
+                });
+            }
+            pool.connect_lazy(url)
+                .map_err(|e| Error::invalid("TICKERMESH_DATABASE_URL", e.to_string()))
+        };
+        let readers = pool(options.max_connections)?;
+        let writer = match backend {
+            Backend::MySql => readers.clone(),
+            Backend::Sqlite => pool(1)?,
+        };
+        Ok(Self {
+            pool: readers,
+            writer,
+            backend,
+        })
     }
 
     /// Opens the pool and brings the schema up to date. Safe when several replicas start at
@@ -109,7 +123,7 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<()> {
         let mut conn = self
-            .pool
+            .writer
             .acquire()
             .await
             .map_err(|e| Error::db("connect to migrate", e))?;
@@ -161,8 +175,9 @@ impl Store {
         &self.pool
     }
 
+    /// A write transaction.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>> {
-        self.pool
+        self.writer
             .begin()
             .await
             .map_err(|e| Error::db("begin a transaction", e))
@@ -177,6 +192,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

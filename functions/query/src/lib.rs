@@ -2,6 +2,9 @@
 //! quotes, and the history of the ticker a user watches.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
 
 use tickermesh_api::v1::ticker_queries_server::{TickerQueries, TickerQueriesServer};
 use tickermesh_api::v1::{
@@ -25,20 +28,52 @@ async fn watched_ticker(ctx: &Context, raw_email: &str) -> Result<Ticker> {
         .map_err(|e| Error::Internal(format!("stored ticker is invalid: {e}")))
 }
 
-fn no_quotes(ticker: &Ticker) -> Error {
+fn no_quotes(ticker: &str) -> Error {
     Error::NotFound(format!("no quotes collected for {ticker} yet"))
 }
 
+/// The latest quote of the user's ticker. Answers come from `cache` when it holds one for the
+/// user; only found quotes are cached, so a first quote shows up at once.
 pub async fn latest(
     ctx: &Context,
+    cache: Option<&LatestCache>,
     request: GetLatestValueRequest,
 ) -> Result<GetLatestValueResponse> {
-    let ticker = watched_ticker(ctx, &request.email).await?;
-    let quote = quotes::latest(ctx.store.pool(), &ticker)
+    let email = Email::parse("email", &request.email)?;
+    let cached = match cache {
+        Some(cache) => cache.get(email.as_str()).await,
+        None => None,
+    };
+    if let Some(quote) = cached {
+        return Ok(GetLatestValueResponse {
+            quote: Some(quote.as_ref().clone().into()),
+        });
+    }
+    let (ticker, quote) = quotes::latest_for_user(ctx.store.pool(), &email)
         .await?
-        .ok_or_else(|| no_quotes(&ticker))?;
+        .ok_or_else(|| users::not_found(&email))?;
+    let quote = quote.ok_or_else(|| no_quotes(&ticker))?;
+    if let Some(cache) = cache {
+        cache
+            .insert(email.as_str().to_owned(), Arc::new(quote.clone()))
+            .await;
+    }
     Ok(GetLatestValueResponse {
         quote: Some(quote.into()),
+    })
+}
+
+/// Latest quote by user e-mail. Its short TTL bounds how stale an answer can be: quotes
+/// arrive once per collector tick (a minute), and a changed ticker shows within the TTL.
+pub type LatestCache = Cache<String, Arc<quotes::Quote>>;
+
+/// `None` (no caching) for a zero TTL.
+pub fn latest_cache(ttl: Duration) -> Option<LatestCache> {
+    (!ttl.is_zero()).then(|| {
+        Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(ttl)
+            .build()
     })
 }
 
@@ -50,7 +85,7 @@ pub async fn average(
     let ticker = watched_ticker(ctx, &request.email).await?;
     let avg = quotes::average(ctx.store.pool(), &ticker, n)
         .await?
-        .ok_or_else(|| no_quotes(&ticker))?;
+        .ok_or_else(|| no_quotes(ticker.as_str()))?;
     Ok(GetAverageValueResponse {
         ticker: ticker.as_str().to_owned(),
         average: avg.average,
@@ -67,7 +102,7 @@ pub async fn history(ctx: &Context, request: GetHistoryRequest) -> Result<GetHis
     let ticker = watched_ticker(ctx, &request.email).await?;
     let quotes = quotes::history(ctx.store.pool(), &ticker, limit).await?;
     if quotes.is_empty() {
-        return Err(no_quotes(&ticker));
+        return Err(no_quotes(ticker.as_str()));
     }
     Ok(GetHistoryResponse {
         ticker: ticker.as_str().to_owned(),
@@ -78,6 +113,7 @@ pub async fn history(ctx: &Context, request: GetHistoryRequest) -> Result<GetHis
 #[derive(Clone)]
 pub struct Queries {
     ctx: Arc<Context>,
+    cache: Option<LatestCache>,
 }
 
 #[tonic::async_trait]
@@ -88,7 +124,7 @@ impl TickerQueries for Queries {
     ) -> Result<Response<GetLatestValueResponse>, Status> {
         metrics::observe_grpc("GetLatestValue", async {
             Ok(Response::new(
-                latest(&self.ctx, request.into_inner()).await?,
+                latest(&self.ctx, self.cache.as_ref(), request.into_inner()).await?,
             ))
         })
         .await
@@ -120,7 +156,8 @@ impl TickerQueries for Queries {
 }
 
 pub fn service(ctx: Arc<Context>) -> TickerQueriesServer<Queries> {
-    TickerQueriesServer::new(Queries { ctx })
+    let cache = latest_cache(ctx.query_cache_ttl);
+    TickerQueriesServer::new(Queries { ctx, cache })
 }
 
 pub async fn router(ctx: Arc<Context>) -> Router {

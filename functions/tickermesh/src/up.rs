@@ -20,6 +20,8 @@ pub struct UpConfig {
     pub store: StoreOptions,
     pub idempotency_ttl: Duration,
     pub shutdown_grace: Duration,
+    /// `TICKERMESH_QUERY_CACHE_MS` (default 1000): how long GetLatestValue may answer from memory.
+    pub query_cache_ttl: Duration,
 }
 
 impl UpConfig {
@@ -39,6 +41,7 @@ impl UpConfig {
                 86_400,
             )?),
             shutdown_grace: Duration::from_secs(config::var("TICKERMESH_SHUTDOWN_GRACE_SECS", 5)?),
+            query_cache_ttl: Duration::from_millis(config::var("TICKERMESH_QUERY_CACHE_MS", 1000)?),
         })
     }
 
@@ -88,8 +91,9 @@ pub async fn run(
         path: config.data_dir.clone(),
         source,
     })?;
-    let ctx =
-        Context::connect_url(&config.database_url, &config.store, config.idempotency_ttl).await?;
+    let ctx = Context::connect_url(&config.database_url, &config.store, config.idempotency_ttl)
+        .await?
+        .with_query_cache_ttl(config.query_cache_ttl);
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| UpError::Listen {

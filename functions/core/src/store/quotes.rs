@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Executor, Row};
 
-use crate::domain::{Count, Ticker};
+use crate::domain::{Count, Email, Ticker};
 use crate::error::{Error, Result};
 use crate::store::Backend;
 
@@ -75,6 +75,45 @@ pub async fn latest<'e, E: Executor<'e, Database = Any>>(
         .map(from_row)
         .transpose()
         .map_err(|e| Error::db("read a quote row", e))
+}
+
+/// The ticker a user watches and its latest quote, in one round trip: `None` for an unknown
+/// user, `Some((ticker, None))` when the ticker has no quotes yet. The correlated subquery
+/// reads one row from the end of the ticker's primary-key range (a correlated `MAX` would
+/// scan the whole range on MariaDB).
+pub async fn latest_for_user<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    email: &Email,
+) -> Result<Option<(String, Option<Quote>)>> {
+    let row = sqlx::query(
+        "SELECT s.ticker, q.price, q.currency, q.market_time_ms, q.collected_at_ms \
+         FROM users u JOIN subscriptions s ON s.user_id = u.id \
+         LEFT JOIN quotes q ON q.ticker = s.ticker AND q.market_time_ms = \
+             (SELECT m.market_time_ms FROM quotes m WHERE m.ticker = s.ticker \
+              ORDER BY m.market_time_ms DESC LIMIT 1) \
+         WHERE u.email = ? ORDER BY s.id LIMIT 1",
+    )
+    .bind(email.as_str())
+    .fetch_optional(ex)
+    .await
+    .map_err(|e| Error::db("load the latest quote of a user", e))?;
+    let Some(row) = row else { return Ok(None) };
+    let read = || -> std::result::Result<_, sqlx::Error> {
+        let ticker: String = row.try_get(0)?;
+        let price: Option<f64> = row.try_get(1)?;
+        let quote = match price {
+            None => None,
+            Some(price) => Some(Quote {
+                ticker: ticker.clone(),
+                price,
+                currency: row.try_get(2)?,
+                market_time_ms: row.try_get(3)?,
+                collected_at_ms: row.try_get(4)?,
+            }),
+        };
+        Ok(Some((ticker, quote)))
+    };
+    read().map_err(|e| Error::db("read a quote row", e))
 }
 
 /// Newest first, at most `limit`.
