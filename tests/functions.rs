@@ -228,3 +228,64 @@ fn invalid_config_exits_non_zero_naming_the_variable() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TICKERMESH_DB_MAX_CONNECTIONS"));
 }
+
+/// The README's run command: `tickermesh up` prints what runs where, answers, and stops
+/// cleanly on Ctrl-C (SIGINT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickermesh_up_runs_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let bin = tickermesh_tests::proc::workspace_bin("tickermesh");
+    let child = std::process::Command::new(bin)
+        .arg("up")
+        .env("TICKERMESH_PORT", port.to_string())
+        .env("TICKERMESH_DATA_DIR", dir.path())
+        .env_remove("TICKERMESH_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn tickermesh up");
+    let mut proc = Proc { child };
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("url")
+        .connect_lazy();
+    wait_serving(channel.clone(), "tickermesh.v1.UserCommands").await;
+    wait_serving(channel.clone(), "tickermesh.v1.TickerQueries").await;
+    UserCommandsClient::new(channel)
+        .register_user(RegisterUserRequest {
+            email: "up@example.com".into(),
+            ticker: "AAPL".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("register through tickermesh up");
+    assert!(
+        dir.path().join("tickermesh.db").exists(),
+        "SQLite in the data folder"
+    );
+
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &proc.child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = proc.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tickermesh up did not stop on Ctrl-C"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut proc.child.stdout.take().expect("stdout"), &mut out)
+        .expect("read stdout");
+    assert!(
+        out.contains(&format!("gRPC     http://127.0.0.1:{port}")),
+        "{out}"
+    );
+    assert!(out.contains("/metrics"), "{out}");
+    assert!(out.contains("tickermesh stopped"), "{out}");
+}
