@@ -103,10 +103,33 @@ pub async fn insert_prices(store: &Store, ticker: &str, prices: &[f64]) {
             currency: "USD".to_owned(),
             market_time_ms: t,
             collected_at_ms: t + 5,
+            simulated: false,
         };
         let stored = quotes::insert(store.pool(), store.backend(), &quote)
             .await
             .expect("insert quote");
         assert!(stored, "quote {quote:?} was new");
     }
+}
+
+/// Registers a user through the storage layer.
+pub async fn register(
+    store: &Store,
+    email: &str,
+    ticker: &str,
+    min: Option<f64>,
+    max: Option<f64>,
+) {
+    use tickermesh_core::domain::{Email, Thresholds, Ticker};
+    let mut tx = store.begin().await.expect("begin");
+    tickermesh_core::store::users::insert(
+        &mut tx,
+        &Email::parse("email", email).expect("email"),
+        &Ticker::parse("ticker", ticker).expect("ticker"),
+        Thresholds::new(min, max).expect("thresholds"),
+        tickermesh_core::now_unix_ms(),
+    )
+    .await
+    .expect("insert user");
+    tx.commit().await.expect("commit");
 }

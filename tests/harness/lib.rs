@@ -7,6 +7,7 @@
 pub mod db;
 pub mod proc;
 pub mod proxy;
+pub mod yahoo;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -25,6 +25,7 @@ impl From<Quote> for v1::Quote {
             currency: q.currency,
             market_time_unix_ms: q.market_time_ms,
             collected_at_unix_ms: q.collected_at_ms,
+            simulated: q.simulated,
         }
     }
 }

@@ -4,6 +4,12 @@ use tonic::{Code, Status};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<crate::events::PublishError> for Error {
+    fn from(e: crate::events::PublishError) -> Self {
+        Self::Broker(e.to_string())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{field}: {reason}")]
@@ -31,6 +37,9 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// The event broker did not take an event; the caller retries later.
+    #[error("event broker: {0}")]
+    Broker(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -68,7 +77,7 @@ impl Error {
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::Aborted(_) => Code::Aborted,
-            Self::Unavailable { .. } => Code::Unavailable,
+            Self::Unavailable { .. } | Self::Broker(_) => Code::Unavailable,
             Self::Database { .. } | Self::Internal(_) => Code::Internal,
         }
     }
@@ -99,12 +108,34 @@ impl From<Error> for Status {
                 tracing::error!(error = %err, cause = %source, "database error");
                 Status::internal("internal error")
             }
+            Error::Broker(_) => {
+                tracing::warn!(error = %err, "event broker unavailable");
+                Status::unavailable("event broker unavailable, retry later")
+            }
             Error::Internal(_) => {
                 tracing::error!(error = %err, "internal error");
                 Status::internal("internal error")
             }
             _ => Status::new(code, err.to_string()),
         }
+    }
+}
+
+/// The same mapping for the HTTP functions (CloudEvent endpoints): a status code and a short
+/// text; database, broker and internal details stay in the log.
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
+        use axum::http::StatusCode as S;
+        let status = match self.code() {
+            Code::InvalidArgument => S::BAD_REQUEST,
+            Code::NotFound => S::NOT_FOUND,
+            Code::AlreadyExists | Code::Aborted => S::CONFLICT,
+            Code::FailedPrecondition => S::PRECONDITION_FAILED,
+            Code::Unavailable => S::SERVICE_UNAVAILABLE,
+            _ => S::INTERNAL_SERVER_ERROR,
+        };
+        let message = Status::from(self).message().to_owned();
+        (status, message).into_response()
     }
 }
 

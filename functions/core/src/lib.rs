@@ -10,6 +10,7 @@ mod context;
 pub mod convert;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod metrics;
 pub mod server;

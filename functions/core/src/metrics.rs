@@ -11,7 +11,7 @@ use prometheus::{
 use tonic::{Code, Response, Status};
 
 /// Latency buckets from 250 µs to 5 s: the fast path of a query is well under a millisecond.
-const LATENCY_BUCKETS: &[f64] = &[
+pub const LATENCY_BUCKETS: &[f64] = &[
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
@@ -23,7 +23,8 @@ struct Metrics {
     idempotent_replays: IntCounterVec,
 }
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
+/// Registers a collector in the process-wide registry that `/metrics` serves.
+pub fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
     if let Err(e) = prometheus::register(Box::new(collector.clone())) {
         tracing::warn!(error = %e, "metric registered twice");
     }

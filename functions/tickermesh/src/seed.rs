@@ -22,6 +22,7 @@ pub async fn seed(store: &Store, ticker: &Ticker, count: u32, start: f64) -> Res
             currency: "USD".to_owned(),
             market_time_ms,
             collected_at_ms: market_time_ms,
+            simulated: true,
         };
         if quotes::insert(store.pool(), store.backend(), &quote).await? {
             stored += 1;

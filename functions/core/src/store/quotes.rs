@@ -13,6 +13,8 @@ pub struct Quote {
     pub currency: String,
     pub market_time_ms: i64,
     pub collected_at_ms: i64,
+    /// From the simulated market (`TICKERMESH_MARKET=sim`), not an exchange.
+    pub simulated: bool,
 }
 
 /// The average of the most recent quotes of a ticker.
@@ -25,7 +27,7 @@ pub struct Average {
     pub currency: String,
 }
 
-const COLUMNS: &str = "ticker, price, currency, market_time_ms, collected_at_ms";
+const COLUMNS: &str = "ticker, price, currency, market_time_ms, collected_at_ms, simulated";
 
 fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<Quote, sqlx::Error> {
     Ok(Quote {
@@ -34,6 +36,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<Quote, sqlx::Error> 
         currency: row.try_get(2)?,
         market_time_ms: row.try_get(3)?,
         collected_at_ms: row.try_get(4)?,
+        simulated: row.try_get::<i64, _>(5)? != 0,
     })
 }
 
@@ -44,7 +47,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
     quote: &Quote,
 ) -> Result<bool> {
     let sql = format!(
-        "{} INTO quotes ({COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+        "{} INTO quotes ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
         backend.insert_ignore()
     );
     let done = sqlx::query(&sql)
@@ -53,6 +56,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
         .bind(&quote.currency)
         .bind(quote.market_time_ms)
         .bind(quote.collected_at_ms)
+        .bind(i64::from(quote.simulated))
         .execute(ex)
         .await
         .map_err(|e| Error::db("store a quote", e))?;
@@ -86,7 +90,7 @@ pub async fn latest_for_user<'e, E: Executor<'e, Database = Any>>(
     email: &Email,
 ) -> Result<Option<(String, Option<Quote>)>> {
     let row = sqlx::query(
-        "SELECT s.ticker, q.price, q.currency, q.market_time_ms, q.collected_at_ms \
+        "SELECT s.ticker, q.price, q.currency, q.market_time_ms, q.collected_at_ms, q.simulated \
          FROM users u JOIN subscriptions s ON s.user_id = u.id \
          LEFT JOIN quotes q ON q.ticker = s.ticker AND q.market_time_ms = \
              (SELECT m.market_time_ms FROM quotes m WHERE m.ticker = s.ticker \
@@ -109,6 +113,7 @@ pub async fn latest_for_user<'e, E: Executor<'e, Database = Any>>(
                 currency: row.try_get(2)?,
                 market_time_ms: row.try_get(3)?,
                 collected_at_ms: row.try_get(4)?,
+                simulated: row.try_get::<i64, _>(5)? != 0,
             }),
         };
         Ok(Some((ticker, quote)))
@@ -168,4 +173,67 @@ pub async fn average<'e, E: Executor<'e, Database = Any>>(
         }))
     };
     read().map_err(|e| Error::db("read an average row", e))
+}
+
+/// Quotes whose event has not been handed to the broker yet, oldest first.
+pub async fn unpublished<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    limit: u32,
+) -> Result<Vec<Quote>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM quotes WHERE published_at_ms IS NULL ORDER BY market_time_ms LIMIT ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(i64::from(limit))
+        .fetch_all(ex)
+        .await
+        .map_err(|e| Error::db("load unpublished quotes", e))?;
+    rows.iter()
+        .map(from_row)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::db("read a quote row", e))
+}
+
+pub async fn mark_published<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    quote: &Quote,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE quotes SET published_at_ms = ? WHERE ticker = ? AND market_time_ms = ?")
+        .bind(now_ms)
+        .bind(&quote.ticker)
+        .bind(quote.market_time_ms)
+        .execute(ex)
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::db("mark a quote published", e))
+}
+
+/// Every ticker somebody watches, once.
+pub async fn watched_tickers<'e, E: Executor<'e, Database = Any>>(ex: E) -> Result<Vec<String>> {
+    sqlx::query_scalar("SELECT DISTINCT ticker FROM subscriptions ORDER BY ticker")
+        .fetch_all(ex)
+        .await
+        .map_err(|e| Error::db("load watched tickers", e))
+}
+
+/// Remembers that the market does not know `ticker` (latest sighting wins).
+pub async fn record_unknown(store: &crate::store::Store, ticker: &str, now_ms: i64) -> Result<()> {
+    let sql = match store.backend() {
+        Backend::MySql => {
+            "INSERT INTO unknown_symbols (ticker, seen_at_ms) VALUES (?, ?) \
+             ON DUPLICATE KEY UPDATE seen_at_ms = VALUES(seen_at_ms)"
+        }
+        Backend::Sqlite => {
+            "INSERT INTO unknown_symbols (ticker, seen_at_ms) VALUES (?, ?) \
+             ON CONFLICT (ticker) DO UPDATE SET seen_at_ms = excluded.seen_at_ms"
+        }
+    };
+    sqlx::query(sql)
+        .bind(ticker)
+        .bind(now_ms)
+        .execute(store.pool())
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::db("record an unknown symbol", e))
 }

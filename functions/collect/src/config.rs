@@ -1,0 +1,68 @@
+use std::time::Duration;
+
+use reqwest::Url;
+use tickermesh_core::config::{var, ConfigError};
+use tickermesh_core::events::DEFAULT_QUOTES_TOPIC;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarketKind {
+    Yahoo,
+    Sim,
+}
+
+impl std::str::FromStr for MarketKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "yahoo" => Ok(Self::Yahoo),
+            "sim" => Ok(Self::Sim),
+            other => Err(format!("must be yahoo or sim, not {other:?}")),
+        }
+    }
+}
+
+/// The collector's settings (beyond the database and port every function has).
+#[derive(Debug, Clone)]
+pub struct CollectConfig {
+    /// `TICKERMESH_MARKET`: `yahoo` (default) or `sim`.
+    pub market: MarketKind,
+    /// `TICKERMESH_YAHOO_BASE_URL`.
+    pub yahoo_base_url: Url,
+    /// `TICKERMESH_YAHOO_TIMEOUT_MS`: per request.
+    pub yahoo_timeout: Duration,
+    /// `TICKERMESH_COLLECT_CONCURRENCY`: requests in flight at once.
+    pub concurrency: usize,
+    /// `TICKERMESH_BREAKER_FAILURES`: consecutive upstream failures that open the breaker.
+    pub breaker_failures: u32,
+    /// `TICKERMESH_BREAKER_COOLDOWN_SECS`: how long it stays open before a probe.
+    pub breaker_cooldown: Duration,
+    /// `TICKERMESH_QUOTES_TOPIC`.
+    pub quotes_topic: String,
+}
+
+impl CollectConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let concurrency: usize = var("TICKERMESH_COLLECT_CONCURRENCY", 16)?;
+        if concurrency == 0 {
+            return Err(ConfigError {
+                var: "TICKERMESH_COLLECT_CONCURRENCY".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        let default_base =
+            Url::parse("https://query2.finance.yahoo.com").map_err(|e| ConfigError {
+                var: "TICKERMESH_YAHOO_BASE_URL".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            market: var("TICKERMESH_MARKET", MarketKind::Yahoo)?,
+            yahoo_base_url: var("TICKERMESH_YAHOO_BASE_URL", default_base)?,
+            yahoo_timeout: Duration::from_millis(var("TICKERMESH_YAHOO_TIMEOUT_MS", 5000)?),
+            concurrency,
+            breaker_failures: var("TICKERMESH_BREAKER_FAILURES", 5)?,
+            breaker_cooldown: Duration::from_secs(var("TICKERMESH_BREAKER_COOLDOWN_SECS", 30)?),
+            quotes_topic: var("TICKERMESH_QUOTES_TOPIC", DEFAULT_QUOTES_TOPIC.to_owned())?,
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! The collect function. A cron tick (a CloudEvent from Knative's PingSource) makes it fetch
+//! the price of every watched ticker, store each fresh quote (the query function reads them)
+//! and publish one `tickermesh.quote.collected` event per fresh quote.
+//!
+//! Quotes are their own outbox: a stored quote keeps `published_at_ms` NULL until its event is
+//! handed to the broker, and every tick first sends what an earlier one could not.
+
+pub mod breaker;
+pub mod chart;
+pub mod config;
+pub mod market;
+mod metrics;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Json;
+use cloudevents::{AttributesReader, Event};
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use tickermesh_core::events::{Publisher, QuoteCollected};
+use tickermesh_core::server::{metrics_router, Router};
+use tickermesh_core::store::quotes::{self, Quote};
+use tickermesh_core::store::Store;
+use tickermesh_core::{now_unix_ms, Result};
+use tokio::sync::Mutex;
+
+pub use config::{CollectConfig, MarketKind};
+pub use market::{Fetch, Market};
+
+use crate::breaker::Breaker;
+use crate::market::{SimMarket, Yahoo, YahooConfig};
+use crate::metrics::METRICS;
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickReport {
+    pub tickers: usize,
+    pub quotes: usize,
+    /// Fresh quotes stored; a quote whose market time did not change is not stored again.
+    pub stored: usize,
+    pub not_found: usize,
+    pub no_price: usize,
+    pub upstream_errors: usize,
+    pub breaker_open: usize,
+    pub published: usize,
+    pub simulated: bool,
+    /// True when the tick arrived while the previous one was still running.
+    pub skipped: bool,
+}
+
+pub struct Collector {
+    store: Store,
+    market: Market,
+    publisher: Arc<dyn Publisher>,
+    topic: String,
+    concurrency: usize,
+    running: Mutex<()>,
+}
+
+impl Collector {
+    pub fn new(
+        store: Store,
+        config: &CollectConfig,
+        publisher: Arc<dyn Publisher>,
+    ) -> std::result::Result<Self, reqwest::Error> {
+        let market = match config.market {
+            MarketKind::Sim => Market::Sim(SimMarket),
+            MarketKind::Yahoo => Market::Yahoo {
+                client: Yahoo::new(YahooConfig {
+                    base_url: config.yahoo_base_url.clone(),
+                    timeout: config.yahoo_timeout,
+                })?,
+                breaker: Breaker::new(config.breaker_failures, config.breaker_cooldown),
+            },
+        };
+        Ok(Self {
+            store,
+            market,
+            publisher,
+            topic: config.quotes_topic.clone(),
+            concurrency: config.concurrency,
+            running: Mutex::new(()),
+        })
+    }
+
+    /// One tick: fetch, store, publish. An error means the tick must be retried (the database
+    /// or the broker is away); market failures are counted in the report instead.
+    pub async fn collect(&self) -> Result<TickReport> {
+        let Ok(_running) = self.running.try_lock() else {
+            tracing::warn!("tick skipped: the previous one is still running");
+            return Ok(TickReport {
+                skipped: true,
+                ..TickReport::default()
+            });
+        };
+        let result = self.collect_once().await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        METRICS.iterations.with_label_values(&[outcome]).inc();
+        result
+    }
+
+    async fn collect_once(&self) -> Result<TickReport> {
+        let simulated = self.market.is_simulated();
+        let tickers = quotes::watched_tickers(self.store.pool()).await?;
+        let mut report = TickReport {
+            tickers: tickers.len(),
+            simulated,
+            ..TickReport::default()
+        };
+        let fetched: Vec<(String, Fetch)> = stream::iter(tickers)
+            .map(|ticker| async move {
+                let fetch = self.market.fetch(&ticker).await;
+                (ticker, fetch)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let collected_at_ms = now_unix_ms();
+        for (ticker, fetch) in fetched {
+            match fetch {
+                Fetch::Quote {
+                    price,
+                    currency,
+                    market_time_ms,
+                } => {
+                    report.quotes += 1;
+                    let quote = Quote {
+                        ticker,
+                        price,
+                        currency,
+                        market_time_ms,
+                        collected_at_ms,
+                        simulated,
+                    };
+                    if quotes::insert(self.store.pool(), self.store.backend(), &quote).await? {
+                        report.stored += 1;
+                        METRICS.quotes_stored.inc();
+                    }
+                }
+                Fetch::NotFound => {
+                    report.not_found += 1;
+                    tracing::info!(%ticker, "the market does not know this symbol");
+                    quotes::record_unknown(&self.store, &ticker, collected_at_ms).await?;
+                }
+                Fetch::NoPrice => report.no_price += 1,
+                Fetch::UpstreamError(reason) => {
+                    report.upstream_errors += 1;
+                    tracing::warn!(%ticker, %reason, "market data request failed");
+                }
+                Fetch::BreakerOpen => report.breaker_open += 1,
+            }
+        }
+        report.published = self.publish_pending().await?;
+        tracing::info!(
+            ?report,
+            "tick handled{}",
+            if simulated { " (simulated prices)" } else { "" }
+        );
+        Ok(report)
+    }
+
+    /// Publishes every stored quote whose event has not gone out, oldest first, marking each
+    /// once the broker has it.
+    pub async fn publish_pending(&self) -> Result<usize> {
+        let mut published = 0;
+        loop {
+            let pending = quotes::unpublished(self.store.pool(), 500).await?;
+            if pending.is_empty() {
+                return Ok(published);
+            }
+            for quote in pending {
+                let event = QuoteCollected {
+                    ticker: quote.ticker.clone(),
+                    price: quote.price,
+                    currency: quote.currency.clone(),
+                    market_time_ms: quote.market_time_ms,
+                    collected_at_ms: quote.collected_at_ms,
+                    simulated: quote.simulated,
+                }
+                .to_event()
+                .map_err(|e| tickermesh_core::Error::Internal(e.to_string()))?;
+                self.publisher
+                    .publish(&self.topic, &quote.ticker, event)
+                    .await?;
+                quotes::mark_published(self.store.pool(), &quote, now_unix_ms()).await?;
+                published += 1;
+            }
+        }
+    }
+}
+
+/// `POST /`: the tick, any CloudEvent in binary or structured mode (a malformed one is
+/// answered 400 by the extractor). 200 with the report when handled, 503 when it must be
+/// retried.
+async fn tick(State(collector): State<Arc<Collector>>, event: Event) -> axum::response::Response {
+    tracing::debug!(ty = event.ty(), source = %event.source(), id = event.id(), "tick");
+    match collector.collect().await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The function's HTTP surface: the tick endpoint, `/healthz` and `/metrics`.
+pub fn router(collector: Arc<Collector>) -> Router {
+    Router::new()
+        .route("/", post(tick))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(collector)
+        .merge(metrics_router())
+}

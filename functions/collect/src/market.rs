@@ -1,0 +1,86 @@
+//! Where prices come from: Yahoo Finance, or a deterministic simulated market for offline demos.
+
+mod sim;
+mod yahoo;
+
+use std::time::Instant;
+
+pub use sim::SimMarket;
+pub use yahoo::{Yahoo, YahooConfig};
+
+use crate::breaker::{Breaker, Rejected};
+use crate::metrics::METRICS;
+
+/// What fetching one symbol gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetch {
+    Quote {
+        price: f64,
+        currency: String,
+        market_time_ms: i64,
+    },
+    NotFound,
+    NoPrice,
+    /// Timeout, 429, 5xx, transport or protocol failure: counts against the breaker.
+    UpstreamError(String),
+    /// The breaker is open: the call was not made.
+    BreakerOpen,
+}
+
+impl Fetch {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Quote { .. } => "quote",
+            Self::NotFound => "not_found",
+            Self::NoPrice => "no_price",
+            Self::UpstreamError(_) => "upstream_error",
+            Self::BreakerOpen => "breaker_open",
+        }
+    }
+}
+
+pub enum Market {
+    Yahoo { client: Yahoo, breaker: Breaker },
+    Sim(SimMarket),
+}
+
+impl Market {
+    pub fn is_simulated(&self) -> bool {
+        matches!(self, Self::Sim(_))
+    }
+
+    pub async fn fetch(&self, ticker: &str) -> Fetch {
+        let outcome = match self {
+            Self::Sim(sim) => {
+                let started = Instant::now();
+                let outcome = sim.fetch(ticker, tickermesh_core::now_unix_ms());
+                METRICS
+                    .market_duration
+                    .observe(started.elapsed().as_secs_f64());
+                outcome
+            }
+            Self::Yahoo { client, breaker } => {
+                if breaker.acquire(Instant::now()) == Err(Rejected) {
+                    Fetch::BreakerOpen
+                } else {
+                    let started = Instant::now();
+                    let outcome = client.fetch(ticker).await;
+                    METRICS
+                        .market_duration
+                        .observe(started.elapsed().as_secs_f64());
+                    match &outcome {
+                        Fetch::UpstreamError(_) => breaker.failure(Instant::now()),
+                        _ => breaker.success(),
+                    }
+                    METRICS.breaker_state.set(breaker.state().as_metric());
+                    outcome
+                }
+            }
+        };
+        METRICS.fetches.with_label_values(&[outcome.label()]).inc();
+        if outcome == Fetch::NotFound {
+            METRICS.symbols_not_found.inc();
+        }
+        outcome
+    }
+}

@@ -1,0 +1,213 @@
+//! The events of the pipeline, as CloudEvents 1.0 with JSON data, and where they go.
+//!
+//! `collect` emits [`QuoteCollected`] to the quotes topic (key: ticker); `evaluate` emits
+//! [`ThresholdCrossed`] to the alerts topic (key: e-mail). Both travel over Kafka (binary
+//! mode, `ce_` headers) in the cluster, or over an in-process bus in `tickermesh up`.
+
+mod bus;
+
+use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+pub use bus::{ChannelBus, PublishError, Publisher};
+
+pub const QUOTE_COLLECTED: &str = "tickermesh.quote.collected";
+pub const THRESHOLD_CROSSED: &str = "tickermesh.threshold.crossed";
+/// The type Knative's PingSource gives its ticks.
+pub const PING: &str = "dev.knative.sources.ping";
+
+pub const DEFAULT_QUOTES_TOPIC: &str = "ticker-quotes";
+pub const DEFAULT_ALERTS_TOPIC: &str = "threshold-alerts";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuoteCollected {
+    pub ticker: String,
+    pub price: f64,
+    pub currency: String,
+    pub market_time_ms: i64,
+    pub collected_at_ms: i64,
+    /// True when the price comes from the simulated market, never from an exchange.
+    #[serde(default)]
+    pub simulated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The price rose above the upper threshold.
+    Above,
+    /// The price fell below the lower threshold.
+    Below,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Above => "above",
+            Self::Below => "below",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdCrossed {
+    /// Derived from (subscription, ticker, crossing): the same crossing always has this id.
+    pub alert_id: String,
+    pub email: String,
+    pub ticker: String,
+    pub price: f64,
+    pub currency: String,
+    pub threshold: f64,
+    pub direction: Direction,
+    pub market_time_ms: i64,
+    #[serde(default)]
+    pub simulated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("unexpected event type {0:?}")]
+    Type(String),
+    #[error("event has no data")]
+    NoData,
+    #[error("event data is not valid: {0}")]
+    Data(#[from] serde_json::Error),
+    #[error("cannot build event: {0}")]
+    Build(String),
+}
+
+fn build(
+    id: String,
+    ty: &str,
+    source: &str,
+    subject: &str,
+    data: serde_json::Value,
+) -> Result<Event, EventError> {
+    EventBuilderV10::new()
+        .id(id)
+        .ty(ty)
+        .source(source)
+        .subject(subject)
+        .time(humantime_rfc3339(crate::now_unix_ms()))
+        .data("application/json", data)
+        .build()
+        .map_err(|e| EventError::Build(e.to_string()))
+}
+
+/// RFC 3339 UTC with milliseconds, as CloudEvents' `time` wants it.
+pub fn humantime_rfc3339(unix_ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+impl QuoteCollected {
+    /// One event per fresh quote; the id names the quote, so a re-sent one is recognisable.
+    pub fn to_event(&self) -> Result<Event, EventError> {
+        build(
+            format!("{}@{}", self.ticker, self.market_time_ms),
+            QUOTE_COLLECTED,
+            "/tickermesh/collect",
+            &self.ticker,
+            serde_json::to_value(self)?,
+        )
+    }
+
+    pub fn from_event(event: &Event) -> Result<Self, EventError> {
+        data_of(event, QUOTE_COLLECTED)
+    }
+}
+
+impl ThresholdCrossed {
+    pub fn to_event(&self) -> Result<Event, EventError> {
+        build(
+            self.alert_id.clone(),
+            THRESHOLD_CROSSED,
+            "/tickermesh/evaluate",
+            &self.ticker,
+            serde_json::to_value(self)?,
+        )
+    }
+
+    pub fn from_event(event: &Event) -> Result<Self, EventError> {
+        data_of(event, THRESHOLD_CROSSED)
+    }
+}
+
+fn data_of<T: DeserializeOwned>(event: &Event, ty: &str) -> Result<T, EventError> {
+    if event.ty() != ty {
+        return Err(EventError::Type(event.ty().to_owned()));
+    }
+    match event.data() {
+        Some(Data::Json(v)) => Ok(serde_json::from_value(v.clone())?),
+        Some(Data::Binary(b)) => Ok(serde_json::from_slice(b)?),
+        Some(Data::String(s)) => Ok(serde_json::from_str(s)?),
+        None => Err(EventError::NoData),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quote() -> QuoteCollected {
+        QuoteCollected {
+            ticker: "AAPL".into(),
+            price: 189.5,
+            currency: "USD".into(),
+            market_time_ms: 1_700_000_000_000,
+            collected_at_ms: 1_700_000_000_500,
+            simulated: false,
+        }
+    }
+
+    #[test]
+    fn quote_round_trip() {
+        let q = quote();
+        let event = q.to_event().unwrap();
+        assert_eq!(event.ty(), QUOTE_COLLECTED);
+        assert_eq!(event.id(), "AAPL@1700000000000");
+        assert_eq!(event.subject(), Some("AAPL"));
+        assert_eq!(QuoteCollected::from_event(&event).unwrap(), q);
+    }
+
+    #[test]
+    fn wrong_type_or_bad_data_is_an_error() {
+        let event = quote().to_event().unwrap();
+        assert!(matches!(
+            ThresholdCrossed::from_event(&event),
+            Err(EventError::Type(_))
+        ));
+        let bad = EventBuilderV10::new()
+            .id("1")
+            .ty(QUOTE_COLLECTED)
+            .source("/x")
+            .data("application/json", serde_json::json!({"ticker": 5}))
+            .build()
+            .unwrap();
+        assert!(matches!(
+            QuoteCollected::from_event(&bad),
+            Err(EventError::Data(_))
+        ));
+    }
+
+    #[test]
+    fn alert_round_trip() {
+        let a = ThresholdCrossed {
+            alert_id: "a1".into(),
+            email: "x@example.com".into(),
+            ticker: "AAPL".into(),
+            price: 300.0,
+            currency: "USD".into(),
+            threshold: 250.0,
+            direction: Direction::Above,
+            market_time_ms: 1,
+            simulated: true,
+        };
+        let event = a.to_event().unwrap();
+        assert_eq!(event.id(), "a1");
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["direction"], "above");
+        assert_eq!(ThresholdCrossed::from_event(&event).unwrap(), a);
+    }
+}

@@ -1,0 +1,90 @@
+//! A local HTTP server that speaks Yahoo Finance's chart API (real response shapes), with
+//! per-symbol answers, injectable latency and failures, and a request counter.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tickermesh_collect::chart::{not_found_body, success_body};
+
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Price { price: f64, market_time_s: i64 },
+    NotFound,
+    Status(u16),
+}
+
+#[derive(Default)]
+struct Inner {
+    replies: Mutex<HashMap<String, Reply>>,
+    latency: Mutex<Duration>,
+    requests: AtomicUsize,
+}
+
+#[derive(Clone)]
+pub struct FakeYahoo {
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+}
+
+async fn chart(Path(symbol): Path<String>, State(inner): State<Arc<Inner>>) -> impl IntoResponse {
+    inner.requests.fetch_add(1, Ordering::SeqCst);
+    let latency = *inner.latency.lock().unwrap();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let reply = inner.replies.lock().unwrap().get(&symbol).cloned();
+    match reply.unwrap_or(Reply::NotFound) {
+        Reply::Price {
+            price,
+            market_time_s,
+        } => (
+            StatusCode::OK,
+            success_body(&symbol, price, "USD", market_time_s),
+        ),
+        Reply::NotFound => (StatusCode::NOT_FOUND, not_found_body()),
+        Reply::Status(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            "upstream trouble".to_owned(),
+        ),
+    }
+}
+
+impl FakeYahoo {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Inner::default());
+        let app = axum::Router::new()
+            .route("/v8/finance/chart/{symbol}", get(chart))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, inner }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set(&self, symbol: &str, reply: Reply) {
+        self.inner
+            .replies
+            .lock()
+            .unwrap()
+            .insert(symbol.to_owned(), reply);
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        *self.inner.latency.lock().unwrap() = latency;
+    }
+
+    pub fn requests(&self) -> usize {
+        self.inner.requests.load(Ordering::SeqCst)
+    }
+}
