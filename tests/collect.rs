@@ -33,21 +33,8 @@ async fn start(store: Store, config: CollectConfig) -> (TestServer, Receiver<(St
     (server, quotes)
 }
 
-/// A tick as Knative's PingSource sends it: binary mode, no body.
 async fn ping(server: &TestServer) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(server.url())
-        .header("ce-specversion", "1.0")
-        .header("ce-type", "dev.knative.sources.ping")
-        .header(
-            "ce-source",
-            "/apis/v1/namespaces/default/pingsources/tickermesh-tick",
-        )
-        .header("ce-id", uuid::Uuid::new_v4().to_string())
-        .header("ce-time", "2026-11-26T12:00:00Z")
-        .send()
-        .await
-        .unwrap()
+    tickermesh_tests::ping(&server.url()).await
 }
 
 async fn report(server: &TestServer) -> TickReport {

@@ -152,3 +152,39 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Polls `check` until it returns `Some`, for at most `within`; panics with `what` otherwise.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A tick as Knative's PingSource sends it: `POST` in binary mode, no body.
+pub async fn ping(url: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("ce-specversion", "1.0")
+        .header("ce-type", "dev.knative.sources.ping")
+        .header(
+            "ce-source",
+            "/apis/v1/namespaces/default/pingsources/tickermesh-tick",
+        )
+        .header("ce-id", uuid::Uuid::new_v4().to_string())
+        .header("ce-time", "2026-11-26T12:00:00Z")
+        .send()
+        .await
+        .expect("POST the tick")
+}

@@ -203,11 +203,14 @@ async fn tick(State(collector): State<Arc<Collector>>, event: Event) -> axum::re
     }
 }
 
-/// The function's HTTP surface: the tick endpoint, `/healthz` and `/metrics`.
+/// `POST <path>`: the tick endpoint alone (the local mesh mounts it at `/collect`).
+pub fn tick_router(path: &str, collector: Arc<Collector>) -> Router {
+    Router::new().route(path, post(tick)).with_state(collector)
+}
+
+/// The function's HTTP surface: the tick on `POST /`, `/healthz` and `/metrics`.
 pub fn router(collector: Arc<Collector>) -> Router {
-    Router::new()
-        .route("/", post(tick))
+    tick_router("/", collector)
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(collector)
         .merge(metrics_router())
 }

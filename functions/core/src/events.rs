@@ -5,11 +5,13 @@
 //! mode, `ce_` headers) in the cluster, or over an in-process bus in `tickermesh up`.
 
 mod bus;
+mod handler;
 
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub use bus::{ChannelBus, PublishError, Publisher};
+pub use handler::{consume_channel, event_router, handle_counted, EventHandler, HandleError};
 
 pub const QUOTE_COLLECTED: &str = "tickermesh.quote.collected";
 pub const THRESHOLD_CROSSED: &str = "tickermesh.threshold.crossed";

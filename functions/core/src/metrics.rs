@@ -21,6 +21,8 @@ struct Metrics {
     register_user: IntCounterVec,
     get_latest_value: Histogram,
     idempotent_replays: IntCounterVec,
+    events: IntCounterVec,
+    event_duration: HistogramVec,
 }
 
 /// Registers a collector in the process-wide registry that `/metrics` serves.
@@ -87,8 +89,39 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         )
         .expect("valid metric"),
     ),
-}
+    events: register(
+        IntCounterVec::new(
+            Opts::new(
+                "tickermesh_events_total",
+                "CloudEvents handled by the event functions, by function and outcome \
+                 (ok, invalid, retry).",
+            ),
+            &["function", "outcome"],
+        )
+        .expect("valid metric"),
+    ),
+    event_duration: register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "tickermesh_event_duration_seconds",
+                "Time to handle one CloudEvent, by function and outcome.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["function", "outcome"],
+        )
+        .expect("valid metric"),
+    ),
+    }
 });
+
+/// Counts and times one event handled by `function`: `ok`, `invalid` (skipped) or `retry`.
+pub fn event_handled(function: &'static str, outcome: &'static str, started: Instant) {
+    let m = &*METRICS;
+    m.events.with_label_values(&[function, outcome]).inc();
+    m.event_duration
+        .with_label_values(&[function, outcome])
+        .observe(started.elapsed().as_secs_f64());
+}
 
 /// A gRPC status code as a label value (`OK`, `NOT_FOUND`, …).
 pub fn code_label(code: Code) -> &'static str {

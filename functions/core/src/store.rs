@@ -2,6 +2,7 @@
 //! chosen by URL. Both dialects accept the same `?` placeholders, so each query is written once;
 //! the few statements that differ ask [`Backend`].
 
+pub mod alerts;
 pub mod quotes;
 pub mod users;
 

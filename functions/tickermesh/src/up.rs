@@ -4,9 +4,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use tickermesh_collect::{CollectConfig, Collector};
 use tickermesh_core::config::{self, ConfigError};
+use tickermesh_core::events::{consume_channel, ChannelBus, DEFAULT_ALERTS_TOPIC};
+use tickermesh_core::server::Router;
 use tickermesh_core::store::StoreOptions;
 use tickermesh_core::Context;
+use tickermesh_evaluate::Evaluator;
+use tickermesh_notify::{MailConfig, MailSettings, Mailer, Notifier};
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
@@ -22,6 +29,14 @@ pub struct UpConfig {
     pub shutdown_grace: Duration,
     /// `TICKERMESH_QUERY_CACHE_MS` (default 1000): how long GetLatestValue may answer from memory.
     pub query_cache_ttl: Duration,
+    /// The collector's settings (`TICKERMESH_MARKET`, `TICKERMESH_YAHOO_*`, …).
+    pub collect: CollectConfig,
+    /// `TICKERMESH_COLLECT_INTERVAL_SECS` (default 60): time between ticks; the first is at start.
+    pub collect_interval: Duration,
+    /// `TICKERMESH_ALERTS_TOPIC`.
+    pub alerts_topic: String,
+    /// E-mail: an outbox folder in the data folder unless `TICKERMESH_SMTP_URL` is set.
+    pub mail: MailSettings,
 }
 
 impl UpConfig {
@@ -33,7 +48,6 @@ impl UpConfig {
             config::var_opt("TICKERMESH_DATABASE_URL")?.unwrap_or_else(|| sqlite_url(&data_dir));
         Ok(Self {
             addr: SocketAddr::new(host, port),
-            data_dir,
             database_url,
             store: StoreOptions::default(),
             idempotency_ttl: Duration::from_secs(config::var(
@@ -42,6 +56,15 @@ impl UpConfig {
             )?),
             shutdown_grace: Duration::from_secs(config::var("TICKERMESH_SHUTDOWN_GRACE_SECS", 5)?),
             query_cache_ttl: Duration::from_millis(config::var("TICKERMESH_QUERY_CACHE_MS", 1000)?),
+            collect: CollectConfig::from_env()?,
+            collect_interval: Duration::from_secs(config::var(
+                "TICKERMESH_COLLECT_INTERVAL_SECS",
+                60,
+            )?)
+            .max(Duration::from_secs(1)),
+            alerts_topic: config::var("TICKERMESH_ALERTS_TOPIC", DEFAULT_ALERTS_TOPIC.to_owned())?,
+            mail: MailSettings::from_env(Some(data_dir.join("outbox")))?,
+            data_dir,
         })
     }
 
@@ -51,6 +74,12 @@ impl UpConfig {
         let Some(dir) = dir else { return };
         if std::env::var_os("TICKERMESH_DATABASE_URL").is_none() {
             self.database_url = sqlite_url(&dir);
+        }
+        if let (MailConfig::Outbox(_), None) = (
+            &self.mail.transport,
+            std::env::var_os("TICKERMESH_MAIL_OUTBOX"),
+        ) {
+            self.mail.transport = MailConfig::Outbox(dir.join("outbox"));
         }
         self.data_dir = dir;
     }
@@ -80,13 +109,15 @@ pub enum UpError {
     },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up {part}: {reason}")]
+    Setup { part: &'static str, reason: String },
 }
 
-/// Binds the configured address, prints what runs where, and serves until `shutdown`.
-pub async fn run(
-    config: UpConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), UpError> {
+/// Opens the database, starts the pipeline (collect on an interval → in-process bus →
+/// evaluate → notify) and returns the router of the whole mesh: every gRPC function, a manual
+/// tick on `POST /collect`, and one `/metrics`. The pipeline's tasks run until the process
+/// ends.
+pub async fn build(config: &UpConfig) -> Result<Router, UpError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| UpError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -94,6 +125,49 @@ pub async fn run(
     let ctx = Context::connect_url(&config.database_url, &config.store, config.idempotency_ttl)
         .await?
         .with_query_cache_ttl(config.query_cache_ttl);
+    let setup = |part: &'static str| move |reason: String| UpError::Setup { part, reason };
+
+    let mut bus = ChannelBus::new();
+    let quotes = bus.topic(&config.collect.quotes_topic, 1024);
+    let alerts = bus.topic(&config.alerts_topic, 1024);
+    let bus = Arc::new(bus);
+    let collector = Arc::new(
+        Collector::new(ctx.store.clone(), &config.collect, bus.clone())
+            .map_err(|e| setup("the collector")(e.to_string()))?,
+    );
+    let evaluator = Arc::new(Evaluator::new(ctx.store.clone(), bus, &config.alerts_topic));
+    let mailer = Mailer::new(&config.mail.transport).map_err(setup("e-mail"))?;
+    let notifier = Arc::new(Notifier::new(
+        ctx.store.clone(),
+        mailer,
+        config.mail.from.clone(),
+    ));
+    tokio::spawn(consume_channel(quotes, evaluator));
+    tokio::spawn(consume_channel(alerts, notifier));
+    let ticker = collector.clone();
+    let every = config.collect_interval;
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(e) = ticker.collect().await {
+                tracing::warn!(error = %e, "tick failed; the next one retries");
+            }
+        }
+    });
+
+    Ok(crate::router(ctx)
+        .await
+        .merge(tickermesh_collect::tick_router("/collect", collector)))
+}
+
+/// Binds the configured address, prints what runs where, and serves until `shutdown`.
+pub async fn run(
+    config: UpConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), UpError> {
+    let app = build(&config).await?;
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| UpError::Listen {
@@ -102,11 +176,9 @@ pub async fn run(
         })?;
     let addr = listener.local_addr().map_err(UpError::Serve)?;
     print_banner(&config, addr);
-    let app = crate::router(ctx.clone()).await;
     let result = tickermesh_core::server::serve(listener, app, shutdown, config.shutdown_grace)
         .await
         .map_err(UpError::Serve);
-    ctx.store.close().await;
     println!("tickermesh stopped");
     result
 }
@@ -118,6 +190,26 @@ fn print_banner(config: &UpConfig, addr: SocketAddr) {
     println!("           tickermesh.v1.TickerQueries GetLatestValue, GetAverageValue, GetHistory (query)");
     println!("           grpc.health.v1.Health, server reflection");
     println!("  metrics  http://{addr}/metrics");
+    let market = match config.collect.market {
+        tickermesh_collect::MarketKind::Sim => {
+            "the simulated market (TICKERMESH_MARKET=sim)".to_owned()
+        }
+        tickermesh_collect::MarketKind::Yahoo => {
+            format!("Yahoo Finance at {}", config.collect.yahoo_base_url)
+        }
+    };
+    println!(
+        "  collect  every {}s from {market}; POST http://{addr}/collect ticks now",
+        config.collect_interval.as_secs()
+    );
+    println!(
+        "  events   in-process bus: {} -> evaluate -> {} -> notify",
+        config.collect.quotes_topic, config.alerts_topic
+    );
+    match &config.mail.transport {
+        MailConfig::Outbox(dir) => println!("  e-mail   .eml files in {}", dir.display()),
+        MailConfig::Smtp { url, .. } => println!("  e-mail   SMTP {}", redact(url)),
+    }
     println!("  database {}", redact(&config.database_url));
     println!("try: tickerctl --endpoint http://{addr} register you@example.com AAPL --max 250");
     println!("Ctrl-C stops it.");

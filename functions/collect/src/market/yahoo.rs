@@ -32,11 +32,14 @@ impl Yahoo {
 
     fn url(&self, ticker: &str) -> Url {
         let mut url = self.config.base_url.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            // Pushed as a segment, so `^` and `=` are escaped as the path needs.
-            path.pop_if_empty()
-                .extend(["v8", "finance", "chart", ticker]);
-        }
+        // Tickers hold only letters, digits and `. - ^ =`; of those only `^` must be escaped
+        // in a path (Yahoo's own pages ask for `%5EGSPC`).
+        let path = format!(
+            "{}/v8/finance/chart/{}",
+            url.path().trim_end_matches('/'),
+            ticker.replace('^', "%5E")
+        );
+        url.set_path(&path);
         url.query_pairs_mut()
             .append_pair("interval", "1d")
             .append_pair("range", "1d");

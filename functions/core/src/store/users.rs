@@ -127,7 +127,10 @@ pub async fn update_subscription(
     now_ms: i64,
 ) -> Result<User> {
     sqlx::query(
-        "UPDATE subscriptions SET ticker = ?, min_price = ?, max_price = ?, updated_at_ms = ? WHERE id = ?",
+        // A changed ticker or threshold re-arms the alert: a new threshold that the price
+        // already breaches alerts once on the next quote.
+        "UPDATE subscriptions SET ticker = ?, min_price = ?, max_price = ?, updated_at_ms = ?, \
+         alert_state = 'armed', evaluated_market_time_ms = NULL WHERE id = ?",
     )
     .bind(ticker.as_str())
     .bind(thresholds.min())

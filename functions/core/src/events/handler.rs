@@ -1,0 +1,92 @@
+//! One handler per event function, reached the same way over every transport: CloudEvents over
+//! HTTP (a Knative KafkaSource delivering), the in-process bus, or a Kafka consumer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cloudevents::{AttributesReader, Event};
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+use crate::server::{metrics_router, Router};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Not an event this function understands, or bad data: log, count, skip. Retrying
+    /// cannot help.
+    #[error("invalid event: {0}")]
+    Invalid(String),
+    /// The work could not be done now (database, broker, SMTP away): deliver it again later.
+    #[error(transparent)]
+    Retry(#[from] Error),
+}
+
+#[async_trait::async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    /// The function's name, for metrics and logs.
+    fn name(&self) -> &'static str;
+
+    async fn handle(&self, event: &Event) -> Result<(), HandleError>;
+}
+
+/// Handles one event, counting and timing it, logging what is skipped or retried.
+pub async fn handle_counted<H: EventHandler + ?Sized>(
+    handler: &H,
+    event: &Event,
+) -> Result<(), HandleError> {
+    let started = Instant::now();
+    let result = handler.handle(event).await;
+    let outcome = match &result {
+        Ok(()) => "ok",
+        Err(HandleError::Invalid(reason)) => {
+            tracing::warn!(function = handler.name(), id = event.id(), ty = event.ty(), %reason, "skipping an invalid event");
+            "invalid"
+        }
+        Err(HandleError::Retry(e)) => {
+            let cause = std::error::Error::source(e).map(ToString::to_string);
+            tracing::warn!(function = handler.name(), id = event.id(), error = %e, ?cause, "event must be retried");
+            "retry"
+        }
+    };
+    crate::metrics::event_handled(handler.name(), outcome, started);
+    result
+}
+
+async fn receive<H: EventHandler>(State(handler): State<Arc<H>>, event: Event) -> Response {
+    match handle_counted(handler.as_ref(), &event).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(HandleError::Invalid(reason)) => (StatusCode::BAD_REQUEST, reason).into_response(),
+        Err(HandleError::Retry(e)) => e.into_response(),
+    }
+}
+
+/// `POST /` takes one CloudEvent (binary or structured mode; a malformed one is 400): 202 when
+/// handled, 400 when invalid (a KafkaSource then drops it or sends it to its dead-letter sink),
+/// 503 when it must be delivered again. Plus `/healthz` and `/metrics`.
+pub fn event_router<H: EventHandler>(handler: Arc<H>) -> Router {
+    Router::new()
+        .route("/", post(receive::<H>))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(handler)
+        .merge(metrics_router())
+}
+
+/// Feeds events from the in-process bus to `handler` until the bus closes. An event that
+/// must be retried is retried with backoff (up to 30 s apart), never dropped; an invalid one
+/// is skipped.
+pub async fn consume_channel<H: EventHandler + ?Sized>(
+    mut rx: mpsc::Receiver<(String, Event)>,
+    handler: Arc<H>,
+) {
+    while let Some((_key, event)) = rx.recv().await {
+        let mut backoff = Duration::from_millis(200);
+        while let Err(HandleError::Retry(_)) = handle_counted(handler.as_ref(), &event).await {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+}

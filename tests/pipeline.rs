@@ -1,0 +1,159 @@
+//! The whole flow inside `tickermesh up` (in-process bus, outbox e-mail): register with a max,
+//! the market goes above it, a tick → exactly one e-mail; still above → none; back inside then
+//! above again → a second one.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tickermesh::up::{self, UpConfig};
+use tickermesh_api::v1::RegisterUserRequest;
+use tickermesh_collect::{CollectConfig, MarketKind};
+use tickermesh_core::store::StoreOptions;
+use tickermesh_notify::{MailConfig, MailSettings};
+use tickermesh_tests::yahoo::{FakeYahoo, Reply};
+use tickermesh_tests::{eventually, on_both_backends, Backend, TestDb, TestServer};
+
+fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo) -> UpConfig {
+    UpConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_owned(),
+        database_url: db.url.clone(),
+        store: StoreOptions::default(),
+        idempotency_ttl: Duration::from_secs(60),
+        shutdown_grace: Duration::from_secs(1),
+        query_cache_ttl: Duration::ZERO,
+        collect: CollectConfig {
+            market: MarketKind::Yahoo,
+            yahoo_base_url: yahoo.base_url().parse().unwrap(),
+            yahoo_timeout: Duration::from_secs(2),
+            concurrency: 4,
+            breaker_failures: 3,
+            breaker_cooldown: Duration::from_secs(30),
+            quotes_topic: "ticker-quotes".into(),
+        },
+        collect_interval: Duration::from_secs(3600),
+        alerts_topic: "threshold-alerts".into(),
+        mail: MailSettings {
+            transport: MailConfig::Outbox(dir.join("outbox")),
+            from: "tickermesh <alerts@example.com>".parse().unwrap(),
+        },
+    }
+}
+
+fn mails(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir.join("outbox"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+async fn tick(server: &TestServer) {
+    let response = tickermesh_tests::ping(&format!("{}/collect", server.url())).await;
+    assert_eq!(response.status(), 200);
+}
+
+/// Waits until evaluate has seen the quote at `market_time_s` for every subscription.
+async fn evaluated(db: &TestDb, market_time_s: i64) {
+    let store = db.store().await;
+    eventually(Duration::from_secs(10), "evaluation", || {
+        let pool = store.pool().clone();
+        async move {
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM subscriptions WHERE evaluated_market_time_ms IS NULL \
+                 OR evaluated_market_time_ms < ?",
+            )
+            .bind(market_time_s * 1000)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (pending == 0).then_some(())
+        }
+    })
+    .await;
+    store.close().await;
+}
+
+async fn one_email_per_crossing(backend: Backend) {
+    tickermesh_tests::init_logs();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let yahoo = FakeYahoo::start().await;
+    let app = up::build(&config(&db, dir.path(), &yahoo)).await.unwrap();
+    let server = TestServer::start(app).await;
+    server
+        .commands()
+        .await
+        .register_user(RegisterUserRequest {
+            email: "ada@example.com".into(),
+            ticker: "AAPL".into(),
+            min_price: Some(100.0),
+            max_price: Some(250.0),
+        })
+        .await
+        .unwrap();
+
+    let mut t = 1_700_000_000;
+    let mut price = |p: f64| {
+        t += 60;
+        yahoo.set(
+            "AAPL",
+            Reply::Price {
+                price: p,
+                market_time_s: t,
+            },
+        );
+        t
+    };
+
+    let at = price(260.0);
+    tick(&server).await;
+    let first = eventually(Duration::from_secs(10), "the first e-mail", || async {
+        let m = mails(dir.path());
+        (m.len() == 1).then(|| m[0].clone())
+    })
+    .await;
+    assert!(first.contains("To: ada@example.com"), "{first}");
+    assert!(first.contains("Subject: AAPL"), "{first}");
+    assert!(
+        first.contains("AAPL rose above your maximum of 250.00 USD."),
+        "{first}"
+    );
+    assert!(first.contains("Price: 260.00 USD"), "{first}");
+    evaluated(&db, at).await;
+
+    // Still above: no second e-mail.
+    let at = price(270.0);
+    tick(&server).await;
+    evaluated(&db, at).await;
+    // Back inside: re-armed, no e-mail.
+    let at = price(200.0);
+    tick(&server).await;
+    evaluated(&db, at).await;
+    assert_eq!(mails(dir.path()).len(), 1);
+
+    // Above again: a second e-mail. Then below the minimum: a third.
+    price(255.0);
+    tick(&server).await;
+    eventually(Duration::from_secs(10), "the second e-mail", || async {
+        (mails(dir.path()).len() == 2).then_some(())
+    })
+    .await;
+    price(90.0);
+    tick(&server).await;
+    let all = eventually(Duration::from_secs(10), "the third e-mail", || async {
+        let m = mails(dir.path());
+        (m.len() == 3).then_some(m)
+    })
+    .await;
+    assert!(all
+        .iter()
+        .any(|m| m.contains("AAPL fell below your minimum of 100.00 USD.")));
+}
+on_both_backends!(pipeline_through_tickermesh_up, one_email_per_crossing);
