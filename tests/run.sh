@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# The full test suite, as CI runs it: makes sure what the tests talk to is up, then runs every
-# test of the workspace. Tests that need MariaDB fail (never skip) when it cannot be reached.
+# The full test suite, as CI runs it: installs and starts what the tests talk to (tests/tools.sh),
+# then runs every test of the workspace. Tests that need MariaDB or the Kafka broker fail (never
+# skip) when they cannot be reached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 : "${TICKERMESH_TEST_MYSQL_URL:=mysql://root@127.0.0.1:3306}"
 export TICKERMESH_TEST_MYSQL_URL
 
-mysql_ok() { mysqladmin --host=127.0.0.1 --user=root ping --silent >/dev/null 2>&1; }
+# cmake and libcurl headers for librdkafka, MariaDB running, the tansu Kafka broker running.
+bash tests/tools.sh
 
-# MariaDB: start the local server when it is installed but not running (this needs root).
-if ! mysql_ok && [ "$(id -u)" = 0 ] && [ -x /usr/sbin/mariadbd ]; then
-  echo "tests/run.sh: starting MariaDB"
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-  for _ in $(seq 1 60); do mysql_ok && break; sleep 0.5; done
-fi
+: "${TICKERMESH_TEST_KAFKA_BROKERS:=127.0.0.1:9092}"
+export TICKERMESH_TEST_KAFKA_BROKERS
+
+mysql_ok() { mysqladmin --host=127.0.0.1 --user=root ping --silent >/dev/null 2>&1; }
 if mysql_ok; then
   # Each test creates its own database named tickermesh_t_*; drop those an earlier run left.
   mysql --host=127.0.0.1 --user=root -N -e \

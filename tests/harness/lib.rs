@@ -5,6 +5,7 @@
 //! that needs it fails, loudly, when it cannot be reached: it never skips.
 
 pub mod db;
+pub mod kafka;
 pub mod proc;
 pub mod proxy;
 pub mod yahoo;

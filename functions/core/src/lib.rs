@@ -12,6 +12,8 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod metrics;
 pub mod server;
 pub mod store;

@@ -2,6 +2,8 @@
 //! Service exposes exactly one container port; health and reflection next to the function's
 //! own services; graceful shutdown with a bounded grace period.
 
+#[cfg(feature = "kafka")]
+pub mod event;
 mod grpc;
 
 use std::future::Future;

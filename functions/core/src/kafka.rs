@@ -1,0 +1,184 @@
+//! Kafka: a publisher for the event functions, and a consumer loop that feeds an
+//! [`EventHandler`]. Records are CloudEvents in binary mode (`ce_` headers) through
+//! cloudevents-sdk's rdkafka binding.
+//!
+//! The consumer commits an offset only after its message is handled: an event that must be
+//! retried is retried in place (the partition waits), an invalid one is logged, counted and
+//! skipped — never a crash loop.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cloudevents::binding::rdkafka::{FutureRecordExt, MessageExt, MessageRecord};
+use cloudevents::Event;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+
+use crate::config::{var, var_opt, ConfigError};
+use crate::events::{handle_counted, EventHandler, HandleError, PublishError, Publisher};
+
+/// Connection settings shared by producers and consumers.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `TICKERMESH_KAFKA_BROKERS`: `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Extra librdkafka properties from `TICKERMESH_KAFKA_SECURITY_PROTOCOL`,
+    /// `TICKERMESH_KAFKA_SASL_MECHANISM`, `TICKERMESH_KAFKA_SASL_USERNAME`,
+    /// `TICKERMESH_KAFKA_SASL_PASSWORD` (from a Secret), and consumer tuning
+    /// (`TICKERMESH_KAFKA_SESSION_TIMEOUT_MS`, `TICKERMESH_KAFKA_FETCH_WAIT_MS`).
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaSettings {
+    /// `None` when `TICKERMESH_KAFKA_BROKERS` is unset.
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+        let Some(brokers) = var_opt::<String>("TICKERMESH_KAFKA_BROKERS")? else {
+            return Ok(None);
+        };
+        let mut properties = Vec::new();
+        for (env, key) in [
+            ("TICKERMESH_KAFKA_SECURITY_PROTOCOL", "security.protocol"),
+            ("TICKERMESH_KAFKA_SASL_MECHANISM", "sasl.mechanism"),
+            ("TICKERMESH_KAFKA_SASL_USERNAME", "sasl.username"),
+            ("TICKERMESH_KAFKA_SASL_PASSWORD", "sasl.password"),
+        ] {
+            if let Some(value) = var_opt::<String>(env)? {
+                properties.push((key.to_owned(), value));
+            }
+        }
+        let session: u32 = var("TICKERMESH_KAFKA_SESSION_TIMEOUT_MS", 45_000)?;
+        let fetch_wait: u32 = var("TICKERMESH_KAFKA_FETCH_WAIT_MS", 500)?;
+        properties.push(("session.timeout.ms".into(), session.to_string()));
+        properties.push(("fetch.wait.max.ms".into(), fetch_wait.to_string()));
+        Ok(Some(Self {
+            brokers,
+            properties,
+        }))
+    }
+
+    fn client(&self, consumer: bool) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.properties {
+            let consumer_only = k == "session.timeout.ms" || k == "fetch.wait.max.ms";
+            if consumer || !consumer_only {
+                config.set(k, v);
+            }
+        }
+        config
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("kafka: {0}")]
+pub struct KafkaError(String);
+
+impl From<rdkafka::error::KafkaError> for KafkaError {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Publishes CloudEvents to Kafka; `publish` returns once the broker acknowledged the record.
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    timeout: Duration,
+}
+
+impl KafkaPublisher {
+    pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        let producer = settings
+            .client(false)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "10000")
+            .create()?;
+        Ok(Self {
+            producer,
+            timeout: Duration::from_secs(10),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Publisher for KafkaPublisher {
+    async fn publish(&self, topic: &str, key: &str, event: Event) -> Result<(), PublishError> {
+        let error = |reason: String| PublishError {
+            topic: topic.to_owned(),
+            reason,
+        };
+        let record = MessageRecord::from_event(event).map_err(|e| error(e.to_string()))?;
+        let future = FutureRecord::<str, Vec<u8>>::to(topic)
+            .key(key)
+            .message_record(&record);
+        self.producer
+            .send(future, Timeout::After(self.timeout))
+            .await
+            .map(drop)
+            .map_err(|(e, _)| error(e.to_string()))
+    }
+}
+
+/// Consumes `topic` in consumer group `group`, handing each event to `handler`, until
+/// `shutdown` resolves. Returns an error only when the consumer cannot be created.
+pub async fn consume<H: EventHandler + ?Sized>(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+    handler: Arc<H>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), KafkaError> {
+    let consumer: StreamConsumer = settings
+        .client(true)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    tracing::info!(%topic, %group, function = handler.name(), "consuming");
+    tokio::pin!(shutdown);
+    loop {
+        let message = tokio::select! {
+            () = &mut shutdown => break,
+            m = consumer.recv() => m,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "kafka receive failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        match message.to_event() {
+            Err(e) => {
+                // A poison record: not a CloudEvent. Skip it for good.
+                tracing::warn!(topic = message.topic(), partition = message.partition(), offset = message.offset(), error = %e, "skipping a record that is not a CloudEvent");
+                crate::metrics::event_handled(handler.name(), "invalid", Instant::now());
+            }
+            Ok(event) => {
+                let mut backoff = Duration::from_millis(200);
+                loop {
+                    match handle_counted(handler.as_ref(), &event).await {
+                        Ok(()) | Err(HandleError::Invalid(_)) => break,
+                        Err(HandleError::Retry(_)) => {}
+                    }
+                    tokio::select! {
+                        // Not committed: the next consumer of the partition gets it again.
+                        () = &mut shutdown => return Ok(()),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        if let Err(e) = consumer.commit_message(&message, CommitMode::Async) {
+            tracing::warn!(error = %e, "offset commit failed; the record may be delivered again");
+        }
+    }
+    tracing::info!(%topic, "consumer stopped");
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The life of an event function container (collect, evaluate, notify): its HTTP surface on
+//! `PORT`, and — for a KEDA-scaled Deployment — a Kafka consumer, until SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::config::{var, var_opt, ConfigError, FunctionConfig};
+use crate::events::EventHandler;
+use crate::kafka::{consume, KafkaSettings};
+use crate::server::Router;
+
+/// Where an event function reads its input from Kafka directly.
+#[derive(Debug, Clone)]
+pub struct Consume {
+    pub settings: KafkaSettings,
+    /// `TICKERMESH_CONSUMER_GROUP`.
+    pub group: String,
+    pub topic: String,
+}
+
+impl Consume {
+    /// Consuming is on when `TICKERMESH_CONSUMER_GROUP` is set (the KEDA Deployment); off
+    /// for a Knative Service that a KafkaSource delivers to over HTTP.
+    pub fn from_env(
+        kafka: Option<&KafkaSettings>,
+        topic_var: &str,
+        default_topic: &str,
+    ) -> Result<Option<Self>, ConfigError> {
+        let Some(group) = var_opt::<String>("TICKERMESH_CONSUMER_GROUP")? else {
+            return Ok(None);
+        };
+        let settings = kafka.cloned().ok_or_else(|| ConfigError {
+            var: "TICKERMESH_KAFKA_BROKERS".into(),
+            reason: "is required with TICKERMESH_CONSUMER_GROUP".into(),
+        })?;
+        Ok(Some(Self {
+            settings,
+            group,
+            topic: var(topic_var, default_topic.to_owned())?,
+        }))
+    }
+}
+
+/// Logs `error` and gives the exit code of a start-up failure.
+pub fn startup_failed(name: &str, what: &str, error: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!(function = name, %error, "{what}");
+    eprintln!("{name}: {what}: {error}");
+    ExitCode::from(1)
+}
+
+/// Serves `app` on `PORT` and, when asked, consumes Kafka into `handler`, until SIGTERM or
+/// Ctrl-C; then both stop (the consumer without committing what it has not handled).
+pub async fn run_event_function<H: EventHandler>(
+    name: &'static str,
+    config: &FunctionConfig,
+    handler: Arc<H>,
+    app: Router,
+    consume_from: Option<Consume>,
+) -> ExitCode {
+    let listener = match super::bind(config.port).await {
+        Ok(l) => l,
+        Err(e) => return startup_failed(name, "cannot listen", &e),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let consumer = consume_from.map(|c| {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            consume(&c.settings, &c.group, &c.topic, handler, stopped).await
+        })
+    });
+    tracing::info!(
+        function = name,
+        port = config.port,
+        kafka = consumer.is_some(),
+        "serving"
+    );
+    let served = super::serve(
+        listener,
+        app,
+        async move {
+            super::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        },
+        config.shutdown_grace,
+    )
+    .await;
+    if let Some(consumer) = consumer {
+        match consumer.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return startup_failed(name, "the Kafka consumer failed", &e),
+            Err(e) => return startup_failed(name, "the Kafka consumer panicked", &e),
+        }
+    }
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => startup_failed(name, "server failed", &e),
+    }
+}

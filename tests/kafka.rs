@@ -1,0 +1,145 @@
+//! Kafka transport on the real broker: CloudEvents in binary mode through cloudevents-sdk's
+//! rdkafka binding; the consumer hands events over in order, skips and counts a poison record,
+//! and goes on with the next good one.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudevents::{AttributesReader, Event};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use tickermesh_core::events::{EventHandler, HandleError, Publisher, QuoteCollected};
+use tickermesh_core::kafka::{consume, KafkaPublisher};
+use tickermesh_tests::{eventually, kafka};
+
+struct Recorder {
+    seen: Mutex<Vec<QuoteCollected>>,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for Recorder {
+    fn name(&self) -> &'static str {
+        "kafka-test"
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), HandleError> {
+        let quote =
+            QuoteCollected::from_event(event).map_err(|e| HandleError::Invalid(e.to_string()))?;
+        self.seen.lock().unwrap().push(quote);
+        Ok(())
+    }
+}
+
+fn quote(ticker: &str, t: i64) -> QuoteCollected {
+    QuoteCollected {
+        ticker: ticker.into(),
+        price: 10.0 + t as f64,
+        currency: "USD".into(),
+        market_time_ms: t,
+        collected_at_ms: t,
+        simulated: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_round_trip_and_poison_records_are_skipped() {
+    let settings = kafka::settings();
+    let topic = kafka::topic("quotes", 1).await;
+    let publisher = KafkaPublisher::new(&settings).unwrap();
+    publisher
+        .publish(&topic, "AAPL", quote("AAPL", 1).to_event().unwrap())
+        .await
+        .unwrap();
+    publisher
+        .publish(&topic, "AAPL", quote("AAPL", 2).to_event().unwrap())
+        .await
+        .unwrap();
+    // A poison record: no CloudEvent headers, not JSON.
+    let raw: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka::brokers())
+        .create()
+        .unwrap();
+    raw.send(
+        FutureRecord::<str, [u8]>::to(&topic)
+            .key("x")
+            .payload(b"\x00garbage"),
+        Timeout::After(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    // Valid CloudEvent, wrong data: handled as invalid, skipped.
+    let mut wrong = quote("BAD", 3).to_event().unwrap();
+    wrong.set_data("application/json", serde_json::json!({"ticker": 7}));
+    publisher.publish(&topic, "BAD", wrong).await.unwrap();
+    publisher
+        .publish(&topic, "MSFT", quote("MSFT", 4).to_event().unwrap())
+        .await
+        .unwrap();
+
+    let recorder = Arc::new(Recorder {
+        seen: Mutex::new(Vec::new()),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let group = format!("{topic}-group");
+    let consumer = {
+        let recorder = recorder.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            consume(&settings, &group, &topic, recorder, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    let seen = eventually(Duration::from_secs(30), "three good events", || async {
+        let seen = recorder.seen.lock().unwrap().clone();
+        (seen.len() >= 3).then_some(seen)
+    })
+    .await;
+    let times: Vec<i64> = seen.iter().map(|q| q.market_time_ms).collect();
+    assert_eq!(times, vec![1, 2, 4], "in order, the poison ones skipped");
+    let _ = stop.send(());
+    consumer.await.unwrap().unwrap();
+
+    let metrics = tickermesh_core::metrics::render();
+    assert!(
+        metrics.contains("tickermesh_events_total{function=\"kafka-test\",outcome=\"invalid\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tickermesh_events_total{function=\"kafka-test\",outcome=\"ok\"} 3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_carry_cloudevent_headers_in_binary_mode() {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::{Headers, Message};
+    let topic = kafka::topic("binary", 1).await;
+    KafkaPublisher::new(&kafka::settings())
+        .unwrap()
+        .publish(&topic, "AAPL", quote("AAPL", 9).to_event().unwrap())
+        .await
+        .unwrap();
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka::brokers())
+        .set("group.id", format!("{topic}-g"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        .await
+        .expect("a record")
+        .unwrap();
+    assert_eq!(message.key(), Some(&b"AAPL"[..]), "keyed by ticker");
+    let headers = message.headers().expect("headers");
+    let names: Vec<String> = headers.iter().map(|h| h.key.to_owned()).collect();
+    for h in ["ce_specversion", "ce_id", "ce_type", "ce_source"] {
+        assert!(names.iter().any(|n| n == h), "{h} missing from {names:?}");
+    }
+    let event = cloudevents::binding::rdkafka::MessageExt::to_event(&message).unwrap();
+    assert_eq!(event.ty(), "tickermesh.quote.collected");
+    assert_eq!(event.id(), "AAPL@9");
+}
