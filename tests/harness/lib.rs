@@ -8,6 +8,7 @@ pub mod db;
 pub mod kafka;
 pub mod proc;
 pub mod proxy;
+pub mod smtp;
 pub mod yahoo;
 
 use std::net::SocketAddr;
