@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
-cargo build --release --quiet --bin tickermesh --bin tickerctl
+cargo build --release --quiet -p tickermesh -p tickerctl
 bin=target/release
 work=$(mktemp -d)
 port=50151

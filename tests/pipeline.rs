@@ -37,6 +37,7 @@ fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo) -> UpConfig {
             transport: MailConfig::Outbox(dir.join("outbox")),
             from: "tickermesh <alerts@example.com>".parse().unwrap(),
         },
+        kafka: None,
     }
 }
 
@@ -62,7 +63,7 @@ async fn tick(server: &TestServer) {
 /// Waits until evaluate has seen the quote at `market_time_s` for every subscription.
 async fn evaluated(db: &TestDb, market_time_s: i64) {
     let store = db.store().await;
-    eventually(Duration::from_secs(10), "evaluation", || {
+    eventually(Duration::from_secs(30), "evaluation", || {
         let pool = store.pool().clone();
         async move {
             let pending: i64 = sqlx::query_scalar(
@@ -81,11 +82,31 @@ async fn evaluated(db: &TestDb, market_time_s: i64) {
 }
 
 async fn one_email_per_crossing(backend: Backend) {
+    run(backend, false).await
+}
+on_both_backends!(pipeline_through_tickermesh_up, one_email_per_crossing);
+
+async fn one_email_per_crossing_on_kafka(backend: Backend) {
+    run(backend, true).await
+}
+on_both_backends!(
+    pipeline_through_tickermesh_up_on_kafka,
+    one_email_per_crossing_on_kafka
+);
+
+/// `kafka`: events through the test broker (fresh topics) instead of the in-process bus.
+async fn run(backend: Backend, kafka: bool) {
     tickermesh_tests::init_logs();
     let db = TestDb::new(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let yahoo = FakeYahoo::start().await;
-    let app = up::build(&config(&db, dir.path(), &yahoo)).await.unwrap();
+    let mut config = config(&db, dir.path(), &yahoo);
+    if kafka {
+        config.kafka = Some(tickermesh_tests::kafka::settings());
+        config.collect.quotes_topic = tickermesh_tests::kafka::topic("up-quotes", 1).await;
+        config.alerts_topic = tickermesh_tests::kafka::topic("up-alerts", 1).await;
+    }
+    let app = up::build(&config).await.unwrap();
     let server = TestServer::start(app).await;
     server
         .commands()
@@ -114,7 +135,7 @@ async fn one_email_per_crossing(backend: Backend) {
 
     let at = price(260.0);
     tick(&server).await;
-    let first = eventually(Duration::from_secs(10), "the first e-mail", || async {
+    let first = eventually(Duration::from_secs(30), "the first e-mail", || async {
         let m = mails(dir.path());
         (m.len() == 1).then(|| m[0].clone())
     })
@@ -141,13 +162,13 @@ async fn one_email_per_crossing(backend: Backend) {
     // Above again: a second e-mail. Then below the minimum: a third.
     price(255.0);
     tick(&server).await;
-    eventually(Duration::from_secs(10), "the second e-mail", || async {
+    eventually(Duration::from_secs(30), "the second e-mail", || async {
         (mails(dir.path()).len() == 2).then_some(())
     })
     .await;
     price(90.0);
     tick(&server).await;
-    let all = eventually(Duration::from_secs(10), "the third e-mail", || async {
+    let all = eventually(Duration::from_secs(30), "the third e-mail", || async {
         let m = mails(dir.path());
         (m.len() == 3).then_some(m)
     })
@@ -156,4 +177,3 @@ async fn one_email_per_crossing(backend: Backend) {
         .iter()
         .any(|m| m.contains("AAPL fell below your minimum of 100.00 USD.")));
 }
-on_both_backends!(pipeline_through_tickermesh_up, one_email_per_crossing);

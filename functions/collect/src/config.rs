@@ -43,7 +43,7 @@ pub struct CollectConfig {
 
 impl CollectConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let concurrency: usize = var("TICKERMESH_COLLECT_CONCURRENCY", 16)?;
+        let concurrency: usize = var("TICKERMESH_COLLECT_CONCURRENCY", 100)?;
         if concurrency == 0 {
             return Err(ConfigError {
                 var: "TICKERMESH_COLLECT_CONCURRENCY".into(),

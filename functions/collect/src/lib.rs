@@ -110,16 +110,17 @@ impl Collector {
             simulated,
             ..TickReport::default()
         };
-        let fetched: Vec<(String, Fetch)> = stream::iter(tickers)
+        // First what an earlier tick stored but could not publish, so events keep their order.
+        report.published = self.publish_pending().await?;
+        // Results are stored (and published) as they arrive, while other requests are in flight.
+        let mut fetched = stream::iter(tickers)
             .map(|ticker| async move {
                 let fetch = self.market.fetch(&ticker).await;
                 (ticker, fetch)
             })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
-        let collected_at_ms = now_unix_ms();
-        for (ticker, fetch) in fetched {
+            .buffer_unordered(self.concurrency);
+        while let Some((ticker, fetch)) = fetched.next().await {
+            let collected_at_ms = now_unix_ms();
             match fetch {
                 Fetch::Quote {
                     price,
@@ -138,6 +139,8 @@ impl Collector {
                     if quotes::insert(self.store.pool(), self.store.backend(), &quote).await? {
                         report.stored += 1;
                         METRICS.quotes_stored.inc();
+                        self.publish(&quote).await?;
+                        report.published += 1;
                     }
                 }
                 Fetch::NotFound => {
@@ -153,7 +156,6 @@ impl Collector {
                 Fetch::BreakerOpen => report.breaker_open += 1,
             }
         }
-        report.published = self.publish_pending().await?;
         tracing::info!(
             ?report,
             "tick handled{}",
@@ -172,23 +174,28 @@ impl Collector {
                 return Ok(published);
             }
             for quote in pending {
-                let event = QuoteCollected {
-                    ticker: quote.ticker.clone(),
-                    price: quote.price,
-                    currency: quote.currency.clone(),
-                    market_time_ms: quote.market_time_ms,
-                    collected_at_ms: quote.collected_at_ms,
-                    simulated: quote.simulated,
-                }
-                .to_event()
-                .map_err(|e| tickermesh_core::Error::Internal(e.to_string()))?;
-                self.publisher
-                    .publish(&self.topic, &quote.ticker, event)
-                    .await?;
-                quotes::mark_published(self.store.pool(), &quote, now_unix_ms()).await?;
+                self.publish(&quote).await?;
                 published += 1;
             }
         }
+    }
+
+    /// Hands one stored quote's event to the broker and marks the quote published.
+    async fn publish(&self, quote: &Quote) -> Result<()> {
+        let event = QuoteCollected {
+            ticker: quote.ticker.clone(),
+            price: quote.price,
+            currency: quote.currency.clone(),
+            market_time_ms: quote.market_time_ms,
+            collected_at_ms: quote.collected_at_ms,
+            simulated: quote.simulated,
+        }
+        .to_event()
+        .map_err(|e| tickermesh_core::Error::Internal(e.to_string()))?;
+        self.publisher
+            .publish(&self.topic, &quote.ticker, event)
+            .await?;
+        quotes::mark_published(self.store.pool(), quote, now_unix_ms()).await
     }
 }
 

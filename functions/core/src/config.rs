@@ -98,6 +98,46 @@ impl FunctionConfig {
     }
 }
 
+/// Connection settings shared by producers and consumers.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `TICKERMESH_KAFKA_BROKERS`: `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Extra librdkafka properties from `TICKERMESH_KAFKA_SECURITY_PROTOCOL`,
+    /// `TICKERMESH_KAFKA_SASL_MECHANISM`, `TICKERMESH_KAFKA_SASL_USERNAME`,
+    /// `TICKERMESH_KAFKA_SASL_PASSWORD` (from a Secret), and consumer tuning
+    /// (`TICKERMESH_KAFKA_SESSION_TIMEOUT_MS`, `TICKERMESH_KAFKA_FETCH_WAIT_MS`).
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaSettings {
+    /// `None` when `TICKERMESH_KAFKA_BROKERS` is unset.
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+        let Some(brokers) = var_opt::<String>("TICKERMESH_KAFKA_BROKERS")? else {
+            return Ok(None);
+        };
+        let mut properties = Vec::new();
+        for (env, key) in [
+            ("TICKERMESH_KAFKA_SECURITY_PROTOCOL", "security.protocol"),
+            ("TICKERMESH_KAFKA_SASL_MECHANISM", "sasl.mechanism"),
+            ("TICKERMESH_KAFKA_SASL_USERNAME", "sasl.username"),
+            ("TICKERMESH_KAFKA_SASL_PASSWORD", "sasl.password"),
+        ] {
+            if let Some(value) = var_opt::<String>(env)? {
+                properties.push((key.to_owned(), value));
+            }
+        }
+        let session: u32 = var("TICKERMESH_KAFKA_SESSION_TIMEOUT_MS", 45_000)?;
+        let fetch_wait: u32 = var("TICKERMESH_KAFKA_FETCH_WAIT_MS", 500)?;
+        properties.push(("session.timeout.ms".into(), session.to_string()));
+        properties.push(("fetch.wait.max.ms".into(), fetch_wait.to_string()));
+        Ok(Some(Self {
+            brokers,
+            properties,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

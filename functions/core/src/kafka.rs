@@ -17,59 +17,20 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
-use crate::config::{var, var_opt, ConfigError};
+pub use crate::config::KafkaSettings;
 use crate::events::{handle_counted, EventHandler, HandleError, PublishError, Publisher};
 
-/// Connection settings shared by producers and consumers.
-#[derive(Debug, Clone)]
-pub struct KafkaSettings {
-    /// `TICKERMESH_KAFKA_BROKERS`: `host:port[,host:port…]`.
-    pub brokers: String,
-    /// Extra librdkafka properties from `TICKERMESH_KAFKA_SECURITY_PROTOCOL`,
-    /// `TICKERMESH_KAFKA_SASL_MECHANISM`, `TICKERMESH_KAFKA_SASL_USERNAME`,
-    /// `TICKERMESH_KAFKA_SASL_PASSWORD` (from a Secret), and consumer tuning
-    /// (`TICKERMESH_KAFKA_SESSION_TIMEOUT_MS`, `TICKERMESH_KAFKA_FETCH_WAIT_MS`).
-    pub properties: Vec<(String, String)>,
-}
-
-impl KafkaSettings {
-    /// `None` when `TICKERMESH_KAFKA_BROKERS` is unset.
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
-        let Some(brokers) = var_opt::<String>("TICKERMESH_KAFKA_BROKERS")? else {
-            return Ok(None);
-        };
-        let mut properties = Vec::new();
-        for (env, key) in [
-            ("TICKERMESH_KAFKA_SECURITY_PROTOCOL", "security.protocol"),
-            ("TICKERMESH_KAFKA_SASL_MECHANISM", "sasl.mechanism"),
-            ("TICKERMESH_KAFKA_SASL_USERNAME", "sasl.username"),
-            ("TICKERMESH_KAFKA_SASL_PASSWORD", "sasl.password"),
-        ] {
-            if let Some(value) = var_opt::<String>(env)? {
-                properties.push((key.to_owned(), value));
-            }
+/// librdkafka settings for a producer (`consumer == false`) or a consumer.
+fn client(settings: &KafkaSettings, consumer: bool) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &settings.brokers);
+    for (k, v) in &settings.properties {
+        let consumer_only = k == "session.timeout.ms" || k == "fetch.wait.max.ms";
+        if consumer || !consumer_only {
+            config.set(k, v);
         }
-        let session: u32 = var("TICKERMESH_KAFKA_SESSION_TIMEOUT_MS", 45_000)?;
-        let fetch_wait: u32 = var("TICKERMESH_KAFKA_FETCH_WAIT_MS", 500)?;
-        properties.push(("session.timeout.ms".into(), session.to_string()));
-        properties.push(("fetch.wait.max.ms".into(), fetch_wait.to_string()));
-        Ok(Some(Self {
-            brokers,
-            properties,
-        }))
     }
-
-    fn client(&self, consumer: bool) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers);
-        for (k, v) in &self.properties {
-            let consumer_only = k == "session.timeout.ms" || k == "fetch.wait.max.ms";
-            if consumer || !consumer_only {
-                config.set(k, v);
-            }
-        }
-        config
-    }
+    config
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +51,7 @@ pub struct KafkaPublisher {
 
 impl KafkaPublisher {
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
-        let producer = settings
-            .client(false)
+        let producer = client(settings, false)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("message.timeout.ms", "10000")
@@ -131,8 +91,7 @@ pub async fn consume<H: EventHandler + ?Sized>(
     handler: Arc<H>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), KafkaError> {
-    let consumer: StreamConsumer = settings
-        .client(true)
+    let consumer: StreamConsumer = client(settings, true)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")

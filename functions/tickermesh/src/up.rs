@@ -7,8 +7,8 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use tickermesh_collect::{CollectConfig, Collector};
-use tickermesh_core::config::{self, ConfigError};
-use tickermesh_core::events::{consume_channel, ChannelBus, DEFAULT_ALERTS_TOPIC};
+use tickermesh_core::config::{self, ConfigError, KafkaSettings};
+use tickermesh_core::events::{consume_channel, ChannelBus, Publisher, DEFAULT_ALERTS_TOPIC};
 use tickermesh_core::server::Router;
 use tickermesh_core::store::StoreOptions;
 use tickermesh_core::Context;
@@ -37,6 +37,9 @@ pub struct UpConfig {
     pub alerts_topic: String,
     /// E-mail: an outbox folder in the data folder unless `TICKERMESH_SMTP_URL` is set.
     pub mail: MailSettings,
+    /// `TICKERMESH_KAFKA_BROKERS` (and the other `TICKERMESH_KAFKA_*`): events go through this
+    /// broker instead of the in-process bus (needs a build with `--features kafka`).
+    pub kafka: Option<KafkaSettings>,
 }
 
 impl UpConfig {
@@ -64,6 +67,7 @@ impl UpConfig {
             .max(Duration::from_secs(1)),
             alerts_topic: config::var("TICKERMESH_ALERTS_TOPIC", DEFAULT_ALERTS_TOPIC.to_owned())?,
             mail: MailSettings::from_env(Some(data_dir.join("outbox")))?,
+            kafka: KafkaSettings::from_env()?,
             data_dir,
         })
     }
@@ -127,23 +131,33 @@ pub async fn build(config: &UpConfig) -> Result<Router, UpError> {
         .with_query_cache_ttl(config.query_cache_ttl);
     let setup = |part: &'static str| move |reason: String| UpError::Setup { part, reason };
 
-    let mut bus = ChannelBus::new();
-    let quotes = bus.topic(&config.collect.quotes_topic, 1024);
-    let alerts = bus.topic(&config.alerts_topic, 1024);
-    let bus = Arc::new(bus);
-    let collector = Arc::new(
-        Collector::new(ctx.store.clone(), &config.collect, bus.clone())
-            .map_err(|e| setup("the collector")(e.to_string()))?,
-    );
-    let evaluator = Arc::new(Evaluator::new(ctx.store.clone(), bus, &config.alerts_topic));
     let mailer = Mailer::new(&config.mail.transport).map_err(setup("e-mail"))?;
     let notifier = Arc::new(Notifier::new(
         ctx.store.clone(),
         mailer,
         config.mail.from.clone(),
     ));
-    tokio::spawn(consume_channel(quotes, evaluator));
-    tokio::spawn(consume_channel(alerts, notifier));
+    let store = ctx.store.clone();
+    let alerts_topic = config.alerts_topic.clone();
+    let evaluator = move |publisher: Arc<dyn Publisher>| {
+        Arc::new(Evaluator::new(store.clone(), publisher, &alerts_topic))
+    };
+    let publisher: Arc<dyn Publisher> = match &config.kafka {
+        None => {
+            let mut bus = ChannelBus::new();
+            let quotes = bus.topic(&config.collect.quotes_topic, 1024);
+            let alerts = bus.topic(&config.alerts_topic, 1024);
+            let bus = Arc::new(bus);
+            tokio::spawn(consume_channel(quotes, evaluator(bus.clone())));
+            tokio::spawn(consume_channel(alerts, notifier));
+            bus
+        }
+        Some(kafka) => kafka_pipeline(kafka, config, evaluator, notifier)?,
+    };
+    let collector = Arc::new(
+        Collector::new(ctx.store.clone(), &config.collect, publisher)
+            .map_err(|e| setup("the collector")(e.to_string()))?,
+    );
     let ticker = collector.clone();
     let every = config.collect_interval;
     tokio::spawn(async move {
@@ -160,6 +174,54 @@ pub async fn build(config: &UpConfig) -> Result<Router, UpError> {
     Ok(crate::router(ctx)
         .await
         .merge(tickermesh_collect::tick_router("/collect", collector)))
+}
+
+/// Events through Kafka: one producer, and a consumer group per function on its topic.
+#[cfg(feature = "kafka")]
+fn kafka_pipeline(
+    kafka: &KafkaSettings,
+    config: &UpConfig,
+    evaluator: impl Fn(Arc<dyn Publisher>) -> Arc<Evaluator>,
+    notifier: Arc<Notifier>,
+) -> Result<Arc<dyn Publisher>, UpError> {
+    use tickermesh_core::kafka::{consume, KafkaPublisher};
+    let publisher: Arc<dyn Publisher> =
+        Arc::new(KafkaPublisher::new(kafka).map_err(|e| UpError::Setup {
+            part: "Kafka",
+            reason: e.to_string(),
+        })?);
+    let evaluator = evaluator(publisher.clone());
+    let (settings, topic) = (kafka.clone(), config.collect.quotes_topic.clone());
+    tokio::spawn(async move {
+        let group = format!("tickermesh-up-evaluate-{topic}");
+        if let Err(e) = consume(&settings, &group, &topic, evaluator, std::future::pending()).await
+        {
+            tracing::error!(error = %e, "the evaluate consumer stopped");
+        }
+    });
+    let (settings, topic) = (kafka.clone(), config.alerts_topic.clone());
+    tokio::spawn(async move {
+        let group = format!("tickermesh-up-notify-{topic}");
+        if let Err(e) = consume(&settings, &group, &topic, notifier, std::future::pending()).await {
+            tracing::error!(error = %e, "the notify consumer stopped");
+        }
+    });
+    Ok(publisher)
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_pipeline(
+    _kafka: &KafkaSettings,
+    _config: &UpConfig,
+    _evaluator: impl Fn(Arc<dyn Publisher>) -> Arc<Evaluator>,
+    _notifier: Arc<Notifier>,
+) -> Result<Arc<dyn Publisher>, UpError> {
+    Err(UpError::Setup {
+        part: "Kafka",
+        reason: "TICKERMESH_KAFKA_BROKERS is set but this build has no Kafka client; \
+                 build with `--features kafka`"
+            .into(),
+    })
 }
 
 /// Binds the configured address, prints what runs where, and serves until `shutdown`.
@@ -202,8 +264,12 @@ fn print_banner(config: &UpConfig, addr: SocketAddr) {
         "  collect  every {}s from {market}; POST http://{addr}/collect ticks now",
         config.collect_interval.as_secs()
     );
+    let bus = match &config.kafka {
+        Some(kafka) => format!("Kafka at {}", kafka.brokers),
+        None => "in-process bus".to_owned(),
+    };
     println!(
-        "  events   in-process bus: {} -> evaluate -> {} -> notify",
+        "  events   {bus}: {} -> evaluate -> {} -> notify",
         config.collect.quotes_topic, config.alerts_topic
     );
     match &config.mail.transport {

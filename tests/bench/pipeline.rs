@@ -1,0 +1,172 @@
+//! Pipeline benchmarks (run: `cargo bench --bench pipeline`; needs MariaDB-free SQLite only,
+//! and the Kafka broker of tests/tools.sh for the second one):
+//! 1. collect: 1,000 watched tickers against the fake Yahoo answering each request after
+//!    100 ms, at several concurrencies — how long one tick takes.
+//! 2. tick → e-mail: the local mesh on the tansu broker, time from POSTing a tick whose price
+//!    crosses a threshold to the alert e-mail in the outbox; p50 and p99 over 40 crossings.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tickermesh::up::{self, UpConfig};
+use tickermesh_collect::{CollectConfig, Collector, MarketKind};
+use tickermesh_core::events::ChannelBus;
+use tickermesh_core::store::StoreOptions;
+use tickermesh_notify::{MailConfig, MailSettings};
+use tickermesh_tests::db::register;
+use tickermesh_tests::yahoo::{FakeYahoo, Reply};
+use tickermesh_tests::{eventually, kafka, ping, Backend, TestDb, TestServer};
+
+fn collect_config(yahoo: &FakeYahoo, concurrency: usize) -> CollectConfig {
+    CollectConfig {
+        market: MarketKind::Yahoo,
+        yahoo_base_url: yahoo.base_url().parse().unwrap(),
+        yahoo_timeout: Duration::from_secs(5),
+        concurrency,
+        breaker_failures: 5,
+        breaker_cooldown: Duration::from_secs(30),
+        quotes_topic: "ticker-quotes".into(),
+    }
+}
+
+async fn collect_1000() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let yahoo = FakeYahoo::start().await;
+    for i in 0..1000 {
+        let t = format!("T{i:04}");
+        register(&store, &format!("u{i}@example.com"), &t, None, Some(1000.0)).await;
+        yahoo.set(
+            &t,
+            Reply::Price {
+                price: 10.0,
+                market_time_s: 1,
+            },
+        );
+    }
+    yahoo.set_latency(Duration::from_millis(100));
+    let default = CollectConfig::from_env().unwrap().concurrency;
+    println!("collect: 1,000 tickers, 100 ms per Yahoo request (default concurrency {default})");
+    for (round, concurrency) in [16, 64, default, 200].into_iter().enumerate() {
+        let mut bus = ChannelBus::new();
+        let _quotes = bus.topic("ticker-quotes", 10_000);
+        let c = Collector::new(
+            store.clone(),
+            &collect_config(&yahoo, concurrency),
+            Arc::new(bus),
+        )
+        .unwrap();
+        // A new market time each round, so every quote is fresh and stored.
+        for i in 0..1000 {
+            yahoo.set(
+                &format!("T{i:04}"),
+                Reply::Price {
+                    price: 10.0,
+                    market_time_s: 10 + round as i64,
+                },
+            );
+        }
+        let started = Instant::now();
+        let report = c.collect().await.unwrap();
+        println!(
+            "  concurrency {concurrency:>3}: {:.2} s (stored {}, published {})",
+            started.elapsed().as_secs_f64(),
+            report.stored,
+            report.published
+        );
+    }
+}
+
+async fn tick_to_email() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let yahoo = FakeYahoo::start().await;
+    let config = UpConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        database_url: db.url.clone(),
+        store: StoreOptions::default(),
+        idempotency_ttl: Duration::from_secs(60),
+        shutdown_grace: Duration::from_secs(1),
+        query_cache_ttl: Duration::ZERO,
+        collect: collect_config(&yahoo, 8),
+        collect_interval: Duration::from_secs(3600),
+        alerts_topic: kafka::topic("bench-alerts", 1).await,
+        mail: MailSettings {
+            transport: MailConfig::Outbox(dir.path().join("outbox")),
+            from: "tickermesh <alerts@example.com>".parse().unwrap(),
+        },
+        kafka: Some(kafka::settings()),
+    };
+    let mut config = config;
+    config.collect.quotes_topic = kafka::topic("bench-quotes", 1).await;
+    let server = TestServer::start(up::build(&config).await.unwrap()).await;
+    register(&db.store().await, "b@example.com", "LAT", None, Some(100.0)).await;
+    let outbox = dir.path().join("outbox");
+    let mails = || std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    let store = db.store().await;
+    let tick_url = format!("{}/collect", server.url());
+    let mut latencies = Vec::new();
+    let mut t = 1_000;
+    for i in 0..41 {
+        // Inside the band, evaluated (re-armed) before the next crossing.
+        t += 1;
+        yahoo.set(
+            "LAT",
+            Reply::Price {
+                price: 90.0,
+                market_time_s: t,
+            },
+        );
+        ping(&tick_url).await;
+        let pool = store.pool().clone();
+        eventually(Duration::from_secs(30), "re-arm", || {
+            let pool = pool.clone();
+            async move {
+                let seen: Option<i64> =
+                    sqlx::query_scalar("SELECT evaluated_market_time_ms FROM subscriptions")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                (seen == Some(t * 1000)).then_some(())
+            }
+        })
+        .await;
+        t += 1;
+        yahoo.set(
+            "LAT",
+            Reply::Price {
+                price: 110.0,
+                market_time_s: t,
+            },
+        );
+        let before = mails();
+        let started = Instant::now();
+        ping(&tick_url).await;
+        eventually(Duration::from_secs(30), "the e-mail", || async {
+            (mails() > before).then_some(())
+        })
+        .await;
+        // The first crossing includes the consumer groups joining.
+        if i > 0 {
+            latencies.push(started.elapsed());
+        }
+    }
+    latencies.sort();
+    let p = |q: f64| {
+        latencies[((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
+    println!(
+        "tick -> e-mail through tansu ({} crossings): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        p(0.5).as_secs_f64() * 1000.0,
+        p(0.99).as_secs_f64() * 1000.0,
+        latencies.last().unwrap().as_secs_f64() * 1000.0
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    collect_1000().await;
+    tick_to_email().await;
+}

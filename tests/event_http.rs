@@ -1,0 +1,179 @@
+//! evaluate and notify over HTTP, as a Knative KafkaSource delivers: binary mode, lower-case
+//! `ce-` headers, KafkaSource extensions, `Prefer: reply`. Malformed → 400, bad data → 400,
+//! a redelivered alert mails nobody twice, a refused address is dead-lettered.
+
+use std::sync::Arc;
+
+use tickermesh_core::events::{ChannelBus, Direction, QuoteCollected, ThresholdCrossed};
+use tickermesh_evaluate::Evaluator;
+use tickermesh_notify::{MailConfig, Mailer, Notifier};
+use tickermesh_tests::db::register;
+use tickermesh_tests::smtp::SmtpServer;
+use tickermesh_tests::{eventually, Backend, TestDb, TestServer};
+
+/// POSTs `data` as a KafkaSource would deliver a record of `topic`.
+async fn deliver(url: &str, ty: &str, id: &str, data: &serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-type", ty)
+        .header(
+            "ce-source",
+            "/apis/v1/namespaces/default/kafkasources/tickermesh-quotes#ticker-quotes",
+        )
+        .header("ce-subject", "AAPL")
+        .header("ce-key", "AAPL")
+        .header("ce-partitionkey", "AAPL")
+        .header("ce-knativekafkapartition", "0")
+        .header("ce-knativekafkaoffset", "42")
+        .header("content-type", "application/json")
+        .header("prefer", "reply")
+        .body(data.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluate_takes_kafkasource_deliveries() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    register(&store, "e@example.com", "AAPL", None, Some(100.0)).await;
+    let mut bus = ChannelBus::new();
+    let mut alerts = bus.topic("threshold-alerts", 16);
+    let evaluator = Arc::new(Evaluator::new(store, Arc::new(bus), "threshold-alerts"));
+    let server = TestServer::start(tickermesh_evaluate::router(evaluator)).await;
+    let quote = QuoteCollected {
+        ticker: "AAPL".into(),
+        price: 120.0,
+        currency: "USD".into(),
+        market_time_ms: 5_000,
+        collected_at_ms: 5_001,
+        simulated: false,
+    };
+    let data = serde_json::to_value(&quote).unwrap();
+    let r = deliver(
+        &server.url(),
+        "tickermesh.quote.collected",
+        "AAPL@5000",
+        &data,
+    )
+    .await;
+    assert_eq!(r.status(), 202);
+    let (key, event) = alerts.recv().await.unwrap();
+    assert_eq!(key, "e@example.com", "alerts are keyed by e-mail");
+    let alert = ThresholdCrossed::from_event(&event).unwrap();
+    assert_eq!(
+        (alert.direction, alert.threshold),
+        (Direction::Above, 100.0)
+    );
+
+    // Redelivery of the same record: accepted, no second alert.
+    let r = deliver(
+        &server.url(),
+        "tickermesh.quote.collected",
+        "AAPL@5000",
+        &data,
+    )
+    .await;
+    assert_eq!(r.status(), 202);
+    assert!(alerts.try_recv().is_err());
+
+    // Bad data in a valid CloudEvent, a wrong type, and a malformed CloudEvent: 400.
+    let bad = serde_json::json!({"ticker": "AAPL", "price": "high"});
+    let r = deliver(&server.url(), "tickermesh.quote.collected", "x1", &bad).await;
+    assert_eq!(r.status(), 400);
+    let r = deliver(&server.url(), "something.else", "x2", &data).await;
+    assert_eq!(r.status(), 400);
+    let r = reqwest::Client::new()
+        .post(server.url())
+        .header("ce-specversion", "1.0")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "no ce-id, ce-type, ce-source");
+}
+
+fn alert(id: &str, email: &str) -> ThresholdCrossed {
+    ThresholdCrossed {
+        alert_id: id.into(),
+        email: email.into(),
+        ticker: "AAPL".into(),
+        price: 99.0,
+        currency: "USD".into(),
+        threshold: 100.0,
+        direction: Direction::Below,
+        market_time_ms: 1_700_000_000_000,
+        simulated: false,
+    }
+}
+
+/// The notify function over HTTP, mailing through the SMTP server at `url`.
+async fn notify_server(store: &tickermesh_core::store::Store, url: String) -> TestServer {
+    let mailer = Mailer::new(&MailConfig::Smtp {
+        url,
+        credentials: None,
+    })
+    .unwrap();
+    let notifier = Arc::new(Notifier::new(
+        store.clone(),
+        mailer,
+        "tickermesh <alerts@example.com>".parse().unwrap(),
+    ));
+    TestServer::start(tickermesh_notify::router(notifier)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_mails_once_per_alert_over_smtp() {
+    let db = TestDb::new(Backend::MariaDb).await;
+    let store = db.store().await;
+    let smtp = SmtpServer::start();
+    let server = notify_server(&store, smtp.url()).await;
+    let a = serde_json::to_value(alert("a-1", "n@example.com")).unwrap();
+    for _ in 0..3 {
+        let r = deliver(&server.url(), "tickermesh.threshold.crossed", "a-1", &a).await;
+        assert_eq!(r.status(), 202);
+    }
+    let mails = eventually(std::time::Duration::from_secs(5), "the e-mail", || async {
+        let m = smtp.mails();
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    assert_eq!(mails.len(), 1, "three deliveries, one e-mail");
+    assert_eq!(mails[0].to, vec!["n@example.com".to_owned()]);
+    assert!(mails[0].data.contains("Subject: AAPL"));
+    assert!(mails[0]
+        .data
+        .contains("AAPL fell below your minimum of 100.00 USD."));
+
+    // An address no mail server takes: refused for good, dead-lettered, not retried.
+    let bad = serde_json::to_value(alert("a-2", "not an address")).unwrap();
+    let r = deliver(&server.url(), "tickermesh.threshold.crossed", "a-2", &bad).await;
+    assert_eq!(r.status(), 202, "handled: dead-lettered");
+    let outcome: String =
+        sqlx::query_scalar("SELECT outcome FROM sent_alerts WHERE alert_id = 'a-2'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(outcome, "dead_letter");
+    assert_eq!(smtp.mails().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_asks_for_redelivery_while_smtp_is_down() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let port = tickermesh_tests::proc::free_port();
+    let server = notify_server(&store, format!("smtp://127.0.0.1:{port}")).await;
+    let a = serde_json::to_value(alert("down-1", "d@example.com")).unwrap();
+    let r = deliver(&server.url(), "tickermesh.threshold.crossed", "down-1", &a).await;
+    assert_eq!(r.status(), 503, "not sent: deliver it again");
+    let handled: Option<String> =
+        sqlx::query_scalar("SELECT outcome FROM sent_alerts WHERE alert_id = 'down-1'")
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(handled, None, "nothing recorded, so a redelivery sends it");
+}
