@@ -6,6 +6,7 @@
 
 pub mod db;
 pub mod kafka;
+pub mod manifests;
 pub mod proc;
 pub mod proxy;
 pub mod smtp;
