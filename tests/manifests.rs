@@ -185,6 +185,16 @@ fn scaled_objects_match_what_the_functions_consume() {
     assert_eq!(checked, 2, "evaluate and notify");
 }
 
+/// The partition count minikube/kafka.yaml creates its topics with.
+fn topic_partitions() -> u64 {
+    let text = std::fs::read_to_string(repo().join("minikube/kafka.yaml")).unwrap();
+    let after = text
+        .split("--partitions ")
+        .nth(1)
+        .expect("kafka.yaml creates topics");
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
 /// Every TICKERMESH_* variable a manifest sets is read by the code.
 #[test]
 fn manifest_variables_exist_in_the_code() {

