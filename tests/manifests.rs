@@ -174,9 +174,10 @@ fn scaled_objects_match_what_the_functions_consume() {
             );
         }
         let max = so.value["spec"]["maxReplicaCount"].as_u64().unwrap();
+        let partitions = topic_partitions();
         assert!(
-            max <= 3,
-            "{}: more consumers ({max}) than partitions (3)",
+            max <= partitions,
+            "{}: more consumers ({max}) than partitions ({partitions})",
             so.name()
         );
         assert_eq!(so.value["spec"]["minReplicaCount"], 0);
