@@ -123,11 +123,15 @@ else
   run kubectl -n tickermesh delete -f "$root/knative/kafkasource/" --ignore-not-found
   run kubectl apply -f "$root/keda/"
 fi
+run kubectl apply -f "$here/grpc-router.yaml"
 run kubectl -n tickermesh wait ksvc --all --for=condition=Ready --timeout=300s
+run kubectl -n tickermesh rollout status deployment/tickermesh-grpc --timeout=120s
 
 cat <<MSG
 tickermesh is deployed in namespace tickermesh.
-  gRPC:       kubectl -n tickermesh port-forward svc/tickermesh-register 50051:80  (one function;
-              the per-method route for a single endpoint is not part of this deployment yet)
-  Prometheus: kubectl -n tickermesh port-forward svc/tickermesh-prometheus 9090:9090
+  gRPC (every method, routed to its function):
+    kubectl -n tickermesh port-forward svc/tickermesh-grpc 50051:8080
+    tickerctl --endpoint http://127.0.0.1:50051 register you@example.com AAPL --max 250
+  Prometheus:
+    kubectl -n tickermesh port-forward svc/tickermesh-prometheus 9090:9090
 MSG

@@ -267,3 +267,84 @@ fn every_function_has_a_manifest_and_the_tick_reaches_collect() {
     assert_eq!(sink["name"], "tickermesh-collect");
     assert!(services(&docs).any(|s| s.name() == "tickermesh-collect"));
 }
+
+fn to_snake(method: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in method.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Every RPC of `proto/` as (full path, the function crate that implements it).
+fn rpcs_and_implementers() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for file in ["users.proto", "queries.proto"] {
+        let text = std::fs::read_to_string(repo().join("proto/tickermesh/v1").join(file)).unwrap();
+        let mut service = String::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("service ") {
+                service = rest.trim_end_matches('{').trim().to_owned();
+            } else if let Some(rest) = line.strip_prefix("rpc ") {
+                let method = rest.split('(').next().unwrap().trim();
+                let needle = format!("async fn {}(", to_snake(method));
+                let implementer = ["register", "update", "delete", "query"]
+                    .into_iter()
+                    .find(|f| {
+                        std::fs::read_to_string(repo().join("functions").join(f).join("src/lib.rs"))
+                            .unwrap()
+                            .contains(&needle)
+                    })
+                    .unwrap_or_else(|| panic!("no function implements {method}"));
+                out.push((
+                    format!("/tickermesh.v1.{service}/{method}"),
+                    implementer.to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn grpc_routes_cover_every_rpc_and_reach_its_function() {
+    let docs = all();
+    let config = docs
+        .iter()
+        .find(|d| d.kind() == "ConfigMap" && d.name() == "tickermesh-grpc")
+        .expect("the gRPC router's ConfigMap");
+    let envoy: Value =
+        serde_yaml::from_str(config.value["data"]["envoy.yaml"].as_str().unwrap()).unwrap();
+    let routes = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+        .as_array()
+        .expect("routes")
+        .clone();
+    let rpcs = rpcs_and_implementers();
+    assert_eq!(rpcs.len(), 6);
+    for (path, implementer) in rpcs {
+        // Envoy takes the first route that matches.
+        let route = routes
+            .iter()
+            .find(|r| {
+                let m = &r["match"];
+                m["path"].as_str() == Some(path.as_str())
+                    || m["prefix"].as_str().is_some_and(|p| path.starts_with(p))
+            })
+            .unwrap_or_else(|| panic!("no route for {path}"));
+        let host = route["route"]["host_rewrite_literal"].as_str().unwrap();
+        let service = host.split('.').next().unwrap();
+        assert_eq!(
+            service,
+            format!("tickermesh-{implementer}"),
+            "{path} goes to {host}"
+        );
+        assert!(
+            services(&docs).any(|s| s.name() == service),
+            "{path}: no Knative Service {service}"
+        );
+    }
+}

@@ -61,6 +61,7 @@ fn up_dry_run_prints_the_plan() {
         "minikube/kafka.yaml",
         "minikube/mysql.yaml",
         "minikube/prometheus.yaml",
+        "minikube/grpc-router.yaml",
         "apply secret tickermesh-db with keys: url",
     ] {
         assert!(plan.contains(line), "{line} missing from the plan:\n{plan}");

@@ -1,0 +1,100 @@
+//! Serverless fitness of every function binary (run: `cargo bench --bench fitness`; needs
+//! MariaDB and the Kafka broker of tests/tools.sh): time from exec to the first answered
+//! request on its port, resident memory once idle, and the stripped release binary's size.
+//! Targets: ready ≤ 20 ms with the database reachable, idle RSS ≤ 15 MB, binary ≤ 20 MB.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tickermesh_tests::proc::free_port;
+use tickermesh_tests::{kafka, Backend, TestDb};
+
+fn release_bin(name: &str) -> PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .to_owned();
+    dir.join(name)
+}
+
+/// One plain GET /metrics; true when it answered 200.
+fn answers(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--workspace", "--bins", "--quiet"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let db = TestDb::new(Backend::MariaDb).await;
+    db.store().await.close().await; // schema in place, as after the first deploy
+    let dir = tempfile::tempdir().unwrap();
+    println!("| function | exec → ready (median of 5) | idle RSS | binary |");
+    println!("|---|---|---|---|");
+    for f in [
+        "register", "update", "delete", "query", "collect", "evaluate", "notify",
+    ] {
+        let bin = release_bin(&format!("tickermesh-{f}"));
+        let size = std::fs::metadata(&bin).unwrap().len();
+        let mut ready = Vec::new();
+        let mut rss = 0;
+        for round in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new(&bin);
+            cmd.env("PORT", port.to_string())
+                .env("TICKERMESH_DATABASE_URL", &db.url)
+                .env("TICKERMESH_LOG", "warn")
+                .env("TICKERMESH_MAIL_OUTBOX", dir.path())
+                .envs(kafka::env())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let started = Instant::now();
+            let mut child = cmd.spawn().unwrap();
+            while !answers(port) {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "{f} never answered"
+                );
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            ready.push(started.elapsed());
+            if round == 0 {
+                std::thread::sleep(Duration::from_secs(1));
+                rss = rss_kb(child.id());
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        ready.sort();
+        println!(
+            "| {f} | {:.1} ms | {:.1} MB | {:.1} MB |",
+            ready[2].as_secs_f64() * 1000.0,
+            rss as f64 / 1024.0,
+            size as f64 / 1_048_576.0
+        );
+    }
+}
