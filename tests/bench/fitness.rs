@@ -44,6 +44,11 @@ fn rss_kb(pid: u32) -> u64 {
 
 #[tokio::main]
 async fn main() {
+    // `cargo test --all-targets` builds and starts benchmarks too; only `cargo bench` measures.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benchmark: run it with `cargo bench --bench fitness`");
+        return;
+    }
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "--workspace", "--bins", "--quiet"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))

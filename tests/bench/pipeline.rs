@@ -1,4 +1,4 @@
-//! Pipeline benchmarks (run: `cargo bench --bench pipeline`; needs MariaDB-free SQLite only,
+//! Pipeline benchmarks (run: `cargo bench --bench pipeline`; uses SQLite,
 //! and the Kafka broker of tests/tools.sh for the second one):
 //! 1. collect: 1,000 watched tickers against the fake Yahoo answering each request after
 //!    100 ms, at several concurrencies — how long one tick takes.
@@ -167,6 +167,11 @@ async fn tick_to_email() {
 
 #[tokio::main]
 async fn main() {
+    // `cargo test --all-targets` builds and starts benchmarks too; only `cargo bench` measures.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benchmark: run it with `cargo bench --bench pipeline`");
+        return;
+    }
     collect_1000().await;
     tick_to_email().await;
 }

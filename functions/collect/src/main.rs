@@ -5,57 +5,49 @@ use std::sync::Arc;
 
 use tickermesh_collect::{CollectConfig, Collector};
 use tickermesh_core::config::FunctionConfig;
-use tickermesh_core::kafka::{KafkaPublisher, KafkaSettings};
-use tickermesh_core::server::{self, event::startup_failed};
-use tickermesh_core::store::Store;
+use tickermesh_core::server::event::{
+    configured, kafka_publisher, open_store, required_kafka, startup_failed,
+};
+use tickermesh_core::server::{self};
 
 const NAME: &str = "tickermesh-collect";
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    run().await.unwrap_or_else(|code| code)
+}
+
+async fn run() -> Result<ExitCode, ExitCode> {
     tickermesh_core::telemetry::init();
-    let config = FunctionConfig::from_env().and_then(|f| {
-        let kafka =
-            KafkaSettings::from_env()?.ok_or_else(|| tickermesh_core::config::ConfigError {
-                var: "TICKERMESH_KAFKA_BROKERS".into(),
-                reason: "is required: quotes are published to Kafka".into(),
-            })?;
-        Ok((f, CollectConfig::from_env()?, kafka))
-    });
-    let (function, collect, kafka) = match config {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{NAME}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let store = match Store::connect(&function.database_url, &function.store).await {
-        Ok(s) => s,
-        Err(e) => return startup_failed(NAME, "cannot open the database", &e),
-    };
-    let publisher = match KafkaPublisher::new(&kafka) {
-        Ok(p) => Arc::new(p),
-        Err(e) => return startup_failed(NAME, "cannot create the Kafka producer", &e),
-    };
-    let collector = match Collector::new(store, &collect, publisher) {
-        Ok(c) => Arc::new(c),
-        Err(e) => return startup_failed(NAME, "cannot create the HTTP client", &e),
-    };
-    let listener = match server::bind(function.port).await {
-        Ok(l) => l,
-        Err(e) => return startup_failed(NAME, "cannot listen", &e),
-    };
+    let (function, collect, kafka) = configured(
+        NAME,
+        (|| {
+            Ok((
+                FunctionConfig::from_env()?,
+                CollectConfig::from_env()?,
+                required_kafka("quotes are published to Kafka")?,
+            ))
+        })(),
+    )?;
+    let store = open_store(NAME, &function).await?;
+    let publisher = kafka_publisher(NAME, &kafka)?;
+    let collector = Collector::new(store, &collect, publisher)
+        .map(Arc::new)
+        .map_err(|e| startup_failed(NAME, "cannot create the HTTP client", &e))?;
+    let listener = server::bind(function.port)
+        .await
+        .map_err(|e| startup_failed(NAME, "cannot listen", &e))?;
     tracing::info!(port = function.port, market = ?collect.market, "collect serving");
     let app = tickermesh_collect::router(collector);
-    match server::serve(
+    let served = server::serve(
         listener,
         app,
         server::shutdown_signal(),
         function.shutdown_grace,
     )
-    .await
-    {
+    .await;
+    Ok(match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => startup_failed(NAME, "server failed", &e),
-    }
+    })
 }

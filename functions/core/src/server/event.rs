@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use crate::config::{var, var_opt, ConfigError, FunctionConfig};
 use crate::events::EventHandler;
-use crate::kafka::{consume, KafkaSettings};
+use crate::kafka::{consume, KafkaPublisher, KafkaSettings};
 use crate::server::Router;
+use crate::store::Store;
 
 /// Where an event function reads its input from Kafka directly.
 #[derive(Debug, Clone)]
@@ -46,6 +47,36 @@ pub fn startup_failed(name: &str, what: &str, error: &dyn std::fmt::Display) -> 
     tracing::error!(function = name, %error, "{what}");
     eprintln!("{name}: {what}: {error}");
     ExitCode::from(1)
+}
+
+/// The configuration, or exit code 2 with a message naming the variable.
+pub fn configured<T>(name: &str, config: Result<T, ConfigError>) -> Result<T, ExitCode> {
+    config.map_err(|e| {
+        eprintln!("{name}: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The database with its schema up to date, or exit code 1.
+pub async fn open_store(name: &str, config: &FunctionConfig) -> Result<Store, ExitCode> {
+    Store::connect(&config.database_url, &config.store)
+        .await
+        .map_err(|e| startup_failed(name, "cannot open the database", &e))
+}
+
+/// A Kafka producer, or exit code 1.
+pub fn kafka_publisher(name: &str, kafka: &KafkaSettings) -> Result<Arc<KafkaPublisher>, ExitCode> {
+    KafkaPublisher::new(kafka)
+        .map(Arc::new)
+        .map_err(|e| startup_failed(name, "cannot create the Kafka producer", &e))
+}
+
+/// `TICKERMESH_KAFKA_BROKERS`, required by a function that publishes.
+pub fn required_kafka(why: &str) -> Result<KafkaSettings, ConfigError> {
+    KafkaSettings::from_env()?.ok_or_else(|| ConfigError {
+        var: "TICKERMESH_KAFKA_BROKERS".into(),
+        reason: format!("is required: {why}"),
+    })
 }
 
 /// Serves `app` on `PORT` and, when asked, consumes Kafka into `handler`, until SIGTERM or
