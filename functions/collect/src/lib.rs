@@ -20,7 +20,7 @@ use axum::Json;
 use cloudevents::{AttributesReader, Event};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use tickermesh_core::events::{Publisher, QuoteCollected};
+use tickermesh_core::events::{drain_outbox, Publisher, QuoteCollected};
 use tickermesh_core::server::{metrics_router, Router};
 use tickermesh_core::store::quotes::{self, Quote};
 use tickermesh_core::store::Store;
@@ -167,17 +167,11 @@ impl Collector {
     /// Publishes every stored quote whose event has not gone out, oldest first, marking each
     /// once the broker has it.
     pub async fn publish_pending(&self) -> Result<usize> {
-        let mut published = 0;
-        loop {
-            let pending = quotes::unpublished(self.store.pool(), 500).await?;
-            if pending.is_empty() {
-                return Ok(published);
-            }
-            for quote in pending {
-                self.publish(&quote).await?;
-                published += 1;
-            }
-        }
+        drain_outbox(
+            || quotes::unpublished(self.store.pool(), 500),
+            |quote| async move { self.publish(&quote).await },
+        )
+        .await
     }
 
     /// Hands one stored quote's event to the broker and marks the quote published.

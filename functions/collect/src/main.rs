@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use tickermesh_collect::{CollectConfig, Collector};
 use tickermesh_core::config::FunctionConfig;
-use tickermesh_core::server::event::{
-    configured, kafka_publisher, open_store, required_kafka, startup_failed,
-};
-use tickermesh_core::server::{self};
+use tickermesh_core::server;
+use tickermesh_core::server::event::{kafka_publisher, open_store, required_kafka};
+use tickermesh_core::server::{configured, startup_failed};
 
 const NAME: &str = "tickermesh-collect";
 
@@ -34,20 +33,7 @@ async fn run() -> Result<ExitCode, ExitCode> {
     let collector = Collector::new(store, &collect, publisher)
         .map(Arc::new)
         .map_err(|e| startup_failed(NAME, "cannot create the HTTP client", &e))?;
-    let listener = server::bind(function.port)
-        .await
-        .map_err(|e| startup_failed(NAME, "cannot listen", &e))?;
-    tracing::info!(port = function.port, market = ?collect.market, "collect serving");
+    tracing::info!(market = ?collect.market, "collect");
     let app = tickermesh_collect::router(collector);
-    let served = server::serve(
-        listener,
-        app,
-        server::shutdown_signal(),
-        function.shutdown_grace,
-    )
-    .await;
-    Ok(match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => startup_failed(NAME, "server failed", &e),
-    })
+    Ok(server::serve_until_signal(NAME, function.port, app, function.shutdown_grace, || {}).await)
 }

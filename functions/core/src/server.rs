@@ -8,9 +8,12 @@ mod grpc;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+
+use crate::config::ConfigError;
 
 pub use axum::Router;
 pub use grpc::{grpc_app, run_grpc_function};
@@ -76,6 +79,45 @@ pub async fn serve(
             tracing::warn!(?grace, "grace period over with requests still open; stopping");
             Ok(())
         }
+    }
+}
+
+/// Logs `error` and gives the exit code of a start-up failure (1).
+pub fn startup_failed(name: &str, what: &str, error: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!(function = name, %error, "{what}");
+    eprintln!("{name}: {what}: {error}");
+    ExitCode::from(1)
+}
+
+/// The configuration, or exit code 2 with a message naming the variable.
+pub fn configured<T>(name: &str, config: Result<T, ConfigError>) -> Result<T, ExitCode> {
+    config.map_err(|e| {
+        eprintln!("{name}: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Serves `app` on `port` until SIGTERM or Ctrl-C (then `on_signal` runs and open requests
+/// get `grace`); the exit code says how it ended.
+pub async fn serve_until_signal(
+    name: &str,
+    port: u16,
+    app: Router,
+    grace: Duration,
+    on_signal: impl FnOnce() + Send + 'static,
+) -> ExitCode {
+    let listener = match bind(port).await {
+        Ok(l) => l,
+        Err(e) => return startup_failed(name, "cannot listen", &e),
+    };
+    tracing::info!(function = name, port, "serving");
+    let signal = async move {
+        shutdown_signal().await;
+        on_signal();
+    };
+    match serve(listener, app, signal, grace).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => startup_failed(name, "server failed", &e),
     }
 }
 

@@ -15,7 +15,7 @@ use cloudevents::Event;
 use prometheus::IntCounterVec;
 use sha2::{Digest, Sha256};
 use tickermesh_core::events::{
-    EventHandler, HandleError, Publisher, QuoteCollected, ThresholdCrossed,
+    drain_outbox, EventHandler, HandleError, Publisher, QuoteCollected, ThresholdCrossed,
 };
 use tickermesh_core::store::alerts::{self, Watcher};
 use tickermesh_core::store::Store;
@@ -137,23 +137,19 @@ impl Evaluator {
 
     /// Hands every stored, unpublished alert to the broker, oldest first.
     pub async fn publish_pending(&self) -> Result<usize> {
-        let mut published = 0;
-        loop {
-            let pending = alerts::unpublished(self.store.pool(), 500).await?;
-            if pending.is_empty() {
-                return Ok(published);
-            }
-            for alert in pending {
+        drain_outbox(
+            || alerts::unpublished(self.store.pool(), 500),
+            |alert| async move {
                 let event = alert
                     .to_event()
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 self.publisher
                     .publish(&self.topic, &alert.email, event)
                     .await?;
-                alerts::mark_published(self.store.pool(), &alert.alert_id, now_unix_ms()).await?;
-                published += 1;
-            }
-        }
+                alerts::mark_published(self.store.pool(), &alert.alert_id, now_unix_ms()).await
+            },
+        )
+        .await
     }
 }
 

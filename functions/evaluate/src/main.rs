@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use tickermesh_core::config::{var, FunctionConfig};
 use tickermesh_core::events::{DEFAULT_ALERTS_TOPIC, DEFAULT_QUOTES_TOPIC};
+use tickermesh_core::server::configured;
 use tickermesh_core::server::event::{
-    configured, kafka_publisher, open_store, required_kafka, run_event_function, Consume,
+    kafka_publisher, open_store, required_kafka, run_event_function, Consume,
 };
 use tickermesh_evaluate::Evaluator;
 

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use tickermesh_core::config::{FunctionConfig, KafkaSettings};
 use tickermesh_core::events::DEFAULT_ALERTS_TOPIC;
-use tickermesh_core::server::event::{
-    configured, open_store, run_event_function, startup_failed, Consume,
-};
+use tickermesh_core::server::event::{open_store, run_event_function, Consume};
+use tickermesh_core::server::{configured, startup_failed};
 use tickermesh_notify::{MailSettings, Mailer, Notifier};
 
 const NAME: &str = "tickermesh-notify";

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::startup_failed;
 use crate::config::{var, var_opt, ConfigError, FunctionConfig};
 use crate::events::EventHandler;
 use crate::kafka::{consume, KafkaPublisher, KafkaSettings};
@@ -42,21 +43,6 @@ impl Consume {
     }
 }
 
-/// Logs `error` and gives the exit code of a start-up failure.
-pub fn startup_failed(name: &str, what: &str, error: &dyn std::fmt::Display) -> ExitCode {
-    tracing::error!(function = name, %error, "{what}");
-    eprintln!("{name}: {what}: {error}");
-    ExitCode::from(1)
-}
-
-/// The configuration, or exit code 2 with a message naming the variable.
-pub fn configured<T>(name: &str, config: Result<T, ConfigError>) -> Result<T, ExitCode> {
-    config.map_err(|e| {
-        eprintln!("{name}: {e}");
-        ExitCode::from(2)
-    })
-}
-
 /// The database with its schema up to date, or exit code 1.
 pub async fn open_store(name: &str, config: &FunctionConfig) -> Result<Store, ExitCode> {
     Store::connect(&config.database_url, &config.store)
@@ -88,10 +74,6 @@ pub async fn run_event_function<H: EventHandler>(
     app: Router,
     consume_from: Option<Consume>,
 ) -> ExitCode {
-    let listener = match super::bind(config.port).await {
-        Ok(l) => l,
-        Err(e) => return startup_failed(name, "cannot listen", &e),
-    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let consumer = consume_from.map(|c| {
         let mut stop = stop_rx.clone();
@@ -102,22 +84,11 @@ pub async fn run_event_function<H: EventHandler>(
             consume(&c.settings, &c.group, &c.topic, handler, stopped).await
         })
     });
-    tracing::info!(
-        function = name,
-        port = config.port,
-        kafka = consumer.is_some(),
-        "serving"
-    );
-    let served = super::serve(
-        listener,
-        app,
-        async move {
-            super::shutdown_signal().await;
+    let served =
+        super::serve_until_signal(name, config.port, app, config.shutdown_grace, move || {
             let _ = stop_tx.send(true);
-        },
-        config.shutdown_grace,
-    )
-    .await;
+        })
+        .await;
     if let Some(consumer) = consumer {
         match consumer.await {
             Ok(Ok(())) => {}
@@ -125,8 +96,5 @@ pub async fn run_event_function<H: EventHandler>(
             Err(e) => return startup_failed(name, "the Kafka consumer panicked", &e),
         }
     }
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => startup_failed(name, "server failed", &e),
-    }
+    served
 }

@@ -1,3 +1,4 @@
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use axum::Router;
@@ -35,52 +36,23 @@ pub async fn grpc_app(services: Routes, served: &[&str]) -> Router {
 
 /// The whole life of a gRPC function container: logging, config from the environment (exit 2
 /// naming the variable when invalid), database, serve on `PORT` until SIGTERM.
-pub async fn run_grpc_function<F, Fut>(name: &'static str, build: F) -> std::process::ExitCode
+pub async fn run_grpc_function<F, Fut>(name: &'static str, build: F) -> ExitCode
 where
     F: FnOnce(Arc<Context>) -> Fut,
     Fut: std::future::Future<Output = Router>,
 {
     crate::telemetry::init();
-    let config = match FunctionConfig::from_env() {
+    let config = match super::configured(name, FunctionConfig::from_env()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let ctx = match Context::connect(&config).await {
         Ok(ctx) => ctx,
-        Err(e) => {
-            tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "cannot open the database");
-            return std::process::ExitCode::from(1);
-        }
-    };
-    let listener = match super::bind(config.port).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, port = config.port, "cannot listen");
-            return std::process::ExitCode::from(1);
-        }
+        Err(e) => return super::startup_failed(name, "cannot open the database", &e),
     };
     let app = build(ctx.clone()).await;
-    tracing::info!(
-        function = name,
-        port = config.port,
-        "serving gRPC and /metrics"
-    );
-    let result = super::serve(
-        listener,
-        app,
-        super::shutdown_signal(),
-        config.shutdown_grace,
-    )
-    .await;
+    let code =
+        super::serve_until_signal(name, config.port, app, config.shutdown_grace, || {}).await;
     ctx.store.close().await;
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "server failed");
-            std::process::ExitCode::from(1)
-        }
-    }
+    code
 }
