@@ -44,6 +44,20 @@ if [ -f "$here/.env" ]; then
   set +a
 fi
 
+# A ConfigMap made from files of the repository (re-applied on every run).
+configmap() {
+  local name=$1
+  shift
+  local args=()
+  for f in "$@"; do args+=("--from-file=$f"); done
+  if [ "$dry_run" = 1 ]; then
+    printf '+ kubectl -n tickermesh apply configmap %s from %s\n' "$name" "$*"
+    return
+  fi
+  kubectl -n tickermesh create configmap "$name" "${args[@]}" --dry-run=client -o yaml |
+    kubectl apply -f -
+}
+
 run() {
   if [ "$dry_run" = 1 ]; then
     printf '+ %s\n' "$*"
@@ -103,7 +117,11 @@ secret tickermesh-smtp "url=${SMTP_URL:-smtp://localhost:25}" "username=${SMTP_U
   "password=${SMTP_PASSWORD:-}" "from=${MAIL_FROM:-tickermesh <alerts@tickermesh.localhost>}"
 secret tickermesh-kafka-sasl "sasl=${KAFKA_SASL:-none}" "username=${KAFKA_SASL_USERNAME:-}" \
   "password=${KAFKA_SASL_PASSWORD:-}"
-run kubectl apply -f "$here/kafka.yaml" -f "$here/mysql.yaml" -f "$here/prometheus.yaml"
+# The alert rules and the dashboard are the files the test suite checks (minikube/monitoring).
+configmap tickermesh-prometheus-rules "$here/monitoring/rules.yml"
+configmap tickermesh-grafana-dashboards "$here/monitoring/dashboard.json"
+run kubectl apply -f "$here/kafka.yaml" -f "$here/mysql.yaml" -f "$here/prometheus.yaml" \
+  -f "$here/grafana.yaml"
 run kubectl -n tickermesh rollout status statefulset/tickermesh-kafka --timeout=300s
 run kubectl -n tickermesh rollout status statefulset/tickermesh-mysql --timeout=300s
 run kubectl -n tickermesh wait job/tickermesh-kafka-topics --for=condition=Complete --timeout=300s
@@ -132,6 +150,9 @@ tickermesh is deployed in namespace tickermesh.
   gRPC (every method, routed to its function):
     kubectl -n tickermesh port-forward svc/tickermesh-grpc 50051:8080
     tickerctl --endpoint http://127.0.0.1:50051 register you@example.com AAPL --max 250
-  Prometheus:
+  Prometheus (alerts at /alerts), and the status of every function:
     kubectl -n tickermesh port-forward svc/tickermesh-prometheus 9090:9090
+    tickerctl --endpoint http://127.0.0.1:50051 status --prometheus http://127.0.0.1:9090
+  Grafana (dashboard "tickermesh", anonymous viewer):
+    kubectl -n tickermesh port-forward svc/tickermesh-grafana 3000:3000
 MSG

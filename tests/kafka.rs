@@ -143,3 +143,82 @@ async fn records_carry_cloudevent_headers_in_binary_mode() {
     assert_eq!(event.ty(), "tickermesh.quote.collected");
     assert_eq!(event.id(), "AAPL@9");
 }
+
+/// Takes one event at a time, each only when the test lets it through.
+struct Gated {
+    gate: tokio::sync::Semaphore,
+    handled: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for Gated {
+    fn name(&self) -> &'static str {
+        "lag-test"
+    }
+
+    async fn handle(&self, _event: &Event) -> Result<(), HandleError> {
+        // The semaphore is never closed.
+        let permit = self.gate.acquire().await.unwrap();
+        permit.forget();
+        self.handled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn lag_metric(topic: &str) -> Option<i64> {
+    let line =
+        format!("tickermesh_consumer_lag_messages{{function=\"lag-test\",topic=\"{topic}\"}} ");
+    tickermesh_core::metrics::render()
+        .lines()
+        .find_map(|l| l.strip_prefix(&line).and_then(|v| v.parse().ok()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_exports_the_lag_it_sees() {
+    let mut settings = kafka::settings();
+    settings
+        .properties
+        .push(("statistics.interval.ms".into(), "100".into()));
+    let topic = kafka::topic("lag", 2).await;
+    let publisher = KafkaPublisher::new(&settings).unwrap();
+    for t in 0..10 {
+        let ticker = if t % 2 == 0 { "AAPL" } else { "MSFT" };
+        publisher
+            .publish(&topic, ticker, quote(ticker, t).to_event().unwrap())
+            .await
+            .unwrap();
+    }
+    let gated = Arc::new(Gated {
+        gate: tokio::sync::Semaphore::new(1),
+        handled: Default::default(),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = {
+        let (gated, topic) = (gated.clone(), topic.clone());
+        let group = format!("{topic}-group");
+        tokio::spawn(async move {
+            consume(&settings, &group, &topic, gated, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    // One event handled and committed, the other nine wait: the consumer sees them as lag.
+    eventually(Duration::from_secs(30), "a lag of 9", || async {
+        (lag_metric(&topic) == Some(9)).then_some(())
+    })
+    .await;
+    gated.gate.add_permits(9);
+    eventually(
+        Duration::from_secs(30),
+        "no lag once all are handled",
+        || async {
+            let done = gated.handled.load(std::sync::atomic::Ordering::SeqCst) == 10;
+            (done && lag_metric(&topic) == Some(0)).then_some(())
+        },
+    )
+    .await;
+    let _ = stop.send(());
+    consumer.await.unwrap().unwrap();
+}

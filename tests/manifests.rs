@@ -309,20 +309,25 @@ fn rpcs_and_implementers() -> Vec<(String, String)> {
     out
 }
 
-#[test]
-fn grpc_routes_cover_every_rpc_and_reach_its_function() {
-    let docs = all();
+/// The routes of the gRPC router (Envoy), in order.
+fn envoy_routes(docs: &[Doc]) -> Vec<Value> {
     let config = docs
         .iter()
         .find(|d| d.kind() == "ConfigMap" && d.name() == "tickermesh-grpc")
         .expect("the gRPC router's ConfigMap");
     let envoy: Value =
         serde_yaml::from_str(config.value["data"]["envoy.yaml"].as_str().unwrap()).unwrap();
-    let routes = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-        ["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+    envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        ["route_config"]["virtual_hosts"][0]["routes"]
         .as_array()
         .expect("routes")
-        .clone();
+        .clone()
+}
+
+#[test]
+fn grpc_routes_cover_every_rpc_and_reach_its_function() {
+    let docs = all();
+    let routes = envoy_routes(&docs);
     let rpcs = rpcs_and_implementers();
     assert_eq!(rpcs.len(), 6);
     for (path, implementer) in rpcs {
@@ -345,6 +350,37 @@ fn grpc_routes_cover_every_rpc_and_reach_its_function() {
         assert!(
             services(&docs).any(|s| s.name() == service),
             "{path}: no Knative Service {service}"
+        );
+    }
+}
+
+#[test]
+fn health_checks_reach_the_function_the_status_header_names() {
+    let docs = all();
+    let routes = envoy_routes(&docs);
+    let check = "/grpc.health.v1.Health/Check";
+    for function in ["register", "update", "delete", "query"] {
+        // Envoy takes the first route whose path and headers match (tickerctl status sends
+        // `tickermesh-function: <name>`).
+        let route = routes
+            .iter()
+            .find(|r| {
+                let m = &r["match"];
+                let path = m["path"].as_str() == Some(check)
+                    || m["prefix"].as_str().is_some_and(|p| check.starts_with(p));
+                let headers = m["headers"].as_array().is_none_or(|hs| {
+                    hs.iter().all(|h| {
+                        h["name"] == "tickermesh-function"
+                            && h["string_match"]["exact"].as_str() == Some(function)
+                    })
+                });
+                path && headers
+            })
+            .unwrap_or_else(|| panic!("no health route for {function}"));
+        let host = route["route"]["host_rewrite_literal"].as_str().unwrap();
+        assert!(
+            host.starts_with(&format!("tickermesh-{function}.")),
+            "the health check of {function} goes to {host}"
         );
     }
 }

@@ -61,6 +61,11 @@ fn up_dry_run_prints_the_plan() {
         "minikube/kafka.yaml",
         "minikube/mysql.yaml",
         "minikube/prometheus.yaml",
+        "minikube/grafana.yaml",
+        "configmap tickermesh-prometheus-rules from",
+        "minikube/monitoring/rules.yml",
+        "configmap tickermesh-grafana-dashboards from",
+        "minikube/monitoring/dashboard.json",
         "minikube/grpc-router.yaml",
         "apply secret tickermesh-db with keys: url",
     ] {

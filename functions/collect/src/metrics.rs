@@ -2,11 +2,15 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+};
 use tickermesh_core::metrics::{register, LATENCY_BUCKETS};
 
 pub struct CollectMetrics {
     pub iterations: IntCounterVec,
+    pub iteration_duration: HistogramVec,
+    pub last_iteration: Gauge,
     pub market_duration: Histogram,
     pub fetches: IntCounterVec,
     pub quotes_stored: IntCounter,
@@ -25,6 +29,26 @@ pub static METRICS: LazyLock<CollectMetrics> = LazyLock::new(|| {
                 "Collector ticks handled, by outcome (ok, error).",
             ),
             &["outcome"],
+        )
+        .expect("valid metric"),
+    ),
+    iteration_duration: register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "tickermesh_collector_iteration_duration_seconds",
+                "Time to handle one collector tick, by outcome (ok, error).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["outcome"],
+        )
+        .expect("valid metric"),
+    ),
+    // A timestamp rather than only a counter: an alert on it survives restarts and the gaps
+    // of a function scaled to zero, and `tickerctl status` shows it as the last collect time.
+    last_iteration: register(
+        Gauge::new(
+            "tickermesh_collector_last_iteration_timestamp_seconds",
+            "Unix time at which the last collector tick finished, whatever its outcome.",
         )
         .expect("valid metric"),
     ),
@@ -71,6 +95,25 @@ pub static METRICS: LazyLock<CollectMetrics> = LazyLock::new(|| {
     ),
 }
 });
+
+/// The fixed label values, exported at zero from the start so that `rate()` and alerts see a
+/// series before the first event of each kind.
+pub fn init() {
+    let m = &*METRICS;
+    for outcome in ["ok", "error"] {
+        m.iterations.with_label_values(&[outcome]);
+        m.iteration_duration.with_label_values(&[outcome]);
+    }
+    for outcome in [
+        "quote",
+        "not_found",
+        "no_price",
+        "upstream_error",
+        "breaker_open",
+    ] {
+        m.fetches.with_label_values(&[outcome]);
+    }
+}
 
 #[cfg(test)]
 mod tests {

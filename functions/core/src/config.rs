@@ -108,6 +108,8 @@ pub struct KafkaSettings {
     /// `TICKERMESH_KAFKA_SASL_PASSWORD` (from a Secret), and consumer tuning
     /// (`TICKERMESH_KAFKA_SESSION_TIMEOUT_MS`, `TICKERMESH_KAFKA_FETCH_WAIT_MS`).
     pub properties: Vec<(String, String)>,
+    /// `TICKERMESH_KAFKA_LAG_INTERVAL_MS` (default 5000): how often a consumer measures its lag.
+    pub lag_interval: std::time::Duration,
 }
 
 impl KafkaSettings {
@@ -131,9 +133,11 @@ impl KafkaSettings {
         let fetch_wait: u32 = var("TICKERMESH_KAFKA_FETCH_WAIT_MS", 500)?;
         properties.push(("session.timeout.ms".into(), session.to_string()));
         properties.push(("fetch.wait.max.ms".into(), fetch_wait.to_string()));
+        let lag_interval_ms: u64 = var("TICKERMESH_KAFKA_LAG_INTERVAL_MS", 5_000)?;
         Ok(Some(Self {
             brokers,
             properties,
+            lag_interval: std::time::Duration::from_millis(lag_interval_ms.max(100)),
         }))
     }
 }

@@ -16,6 +16,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
+use rdkafka::Offset;
 
 pub use crate::config::KafkaSettings;
 use crate::events::{handle_counted, EventHandler, HandleError, PublishError, Publisher};
@@ -82,6 +83,46 @@ impl Publisher for KafkaPublisher {
     }
 }
 
+/// This consumer's lag: for each partition assigned to it, the high watermark minus the
+/// group's committed offset (or the low watermark before any commit, as the consumer starts from
+/// the earliest record). Blocking broker calls: run it off the async threads.
+fn measure_lag(consumer: &StreamConsumer, timeout: Duration) -> Result<i64, KafkaError> {
+    let assigned = consumer.assignment()?;
+    if assigned.count() == 0 {
+        return Ok(0);
+    }
+    let committed = consumer.committed_offsets(assigned, timeout)?;
+    let mut lag = 0;
+    for p in committed.elements() {
+        let (low, high) = consumer.fetch_watermarks(p.topic(), p.partition(), timeout)?;
+        let done = match p.offset() {
+            Offset::Offset(o) => o,
+            _ => low,
+        };
+        lag += (high - done).max(0);
+    }
+    Ok(lag)
+}
+
+/// Measures the lag every `every` and exports it, until aborted. Measured apart from the
+/// message loop so that a consumer stuck retrying an event still shows its lag growing.
+async fn watch_lag(
+    consumer: Arc<StreamConsumer>,
+    function: &'static str,
+    topic: String,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let c = consumer.clone();
+        match tokio::task::spawn_blocking(move || measure_lag(&c, Duration::from_secs(5))).await {
+            Ok(Ok(lag)) => crate::metrics::consumer_lag(function, &topic, lag),
+            Ok(Err(e)) => tracing::debug!(error = %e, "measuring the consumer lag failed"),
+            Err(e) => tracing::debug!(error = %e, "the lag measurement stopped"),
+        }
+    }
+}
+
 /// Consumes `topic` in consumer group `group`, handing each event to `handler`, until
 /// `shutdown` resolves. Returns an error only when the consumer cannot be created.
 pub async fn consume<H: EventHandler + ?Sized>(
@@ -91,12 +132,24 @@ pub async fn consume<H: EventHandler + ?Sized>(
     handler: Arc<H>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), KafkaError> {
+    let function = handler.name();
+    crate::metrics::init_events(function);
+    crate::metrics::consumer_lag(function, topic, 0);
     let consumer: StreamConsumer = client(settings, true)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .create()?;
     consumer.subscribe(&[topic])?;
+    let consumer = Arc::new(consumer);
+    let lag = tokio::spawn(watch_lag(
+        consumer.clone(),
+        function,
+        topic.to_owned(),
+        settings.lag_interval,
+    ));
+    // Stops the lag task however this function returns.
+    let _lag = AbortOnDrop(lag);
     tracing::info!(%topic, %group, function = handler.name(), "consuming");
     tokio::pin!(shutdown);
     loop {
@@ -140,4 +193,12 @@ pub async fn consume<H: EventHandler + ?Sized>(
     }
     tracing::info!(%topic, "consumer stopped");
     Ok(())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, TextEncoder,
 };
 use tonic::{Code, Response, Status};
 
@@ -23,6 +23,7 @@ struct Metrics {
     idempotent_replays: IntCounterVec,
     events: IntCounterVec,
     event_duration: HistogramVec,
+    consumer_lag: IntGaugeVec,
 }
 
 /// Registers a collector in the process-wide registry that `/metrics` serves.
@@ -63,7 +64,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         IntCounterVec::new(
             Opts::new(
                 "tickermesh_register_user_total",
-                "RegisterUser calls, by outcome (created, replayed, already_exists, invalid, error).",
+                "RegisterUser calls, by outcome (created, already_exists, invalid, error); a replayed \
+                 command counts as the answer it replays.",
             ),
             &["outcome"],
         )
@@ -111,8 +113,41 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         )
         .expect("valid metric"),
     ),
+    consumer_lag: register(
+        IntGaugeVec::new(
+            Opts::new(
+                "tickermesh_consumer_lag_messages",
+                "Events waiting for this consumer, as the consumer sees them: on Kafka the \
+                 high watermark minus the consumed offset, summed over its partitions; on the \
+                 in-process bus the queued events.",
+            ),
+            &["function", "topic"],
+        )
+        .expect("valid metric"),
+    ),
     }
 });
+
+/// What event functions answer; exported at zero from the start so that `rate()` and alerts
+/// see a series before the first event of each kind.
+pub const EVENT_OUTCOMES: [&str; 3] = ["ok", "invalid", "retry"];
+
+/// Exports the event series of `function` at zero.
+pub fn init_events(function: &'static str) {
+    let m = &*METRICS;
+    for outcome in EVENT_OUTCOMES {
+        m.events.with_label_values(&[function, outcome]);
+        m.event_duration.with_label_values(&[function, outcome]);
+    }
+}
+
+/// The consumer of `topic` in `function` has `lag` events left to handle.
+pub fn consumer_lag(function: &'static str, topic: &str, lag: i64) {
+    METRICS
+        .consumer_lag
+        .with_label_values(&[function, topic])
+        .set(lag);
+}
 
 /// Counts and times one event handled by `function`: `ok`, `invalid` (skipped) or `retry`.
 pub fn event_handled(function: &'static str, outcome: &'static str, started: Instant) {
@@ -164,6 +199,15 @@ pub async fn observe_grpc<T>(
         m.get_latest_value.observe(elapsed);
     }
     result
+}
+
+/// What RegisterUser answers, exported at zero by the functions that serve it.
+pub const REGISTER_OUTCOMES: [&str; 4] = ["created", "already_exists", "invalid", "error"];
+
+pub fn init_register_user() {
+    for outcome in REGISTER_OUTCOMES {
+        METRICS.register_user.with_label_values(&[outcome]);
+    }
 }
 
 pub fn register_user(outcome: &'static str) {

@@ -60,6 +60,9 @@ pub struct Evaluator {
 
 impl Evaluator {
     pub fn new(store: Store, publisher: Arc<dyn Publisher>, alerts_topic: &str) -> Self {
+        for direction in ["above", "below"] {
+            ALERTS.with_label_values(&[direction]);
+        }
         Self {
             store,
             publisher,

@@ -93,6 +93,10 @@ pub fn message(from: &Mailbox, alert: &ThresholdCrossed) -> std::result::Result<
 
 impl Notifier {
     pub fn new(store: Store, mailer: Mailer, from: Mailbox) -> Self {
+        // Every outcome exported at zero, so an alert on failures sees a series from the start.
+        for outcome in ["sent", "duplicate", "failed_transient", "failed_permanent"] {
+            EMAILS.with_label_values(&[outcome]);
+        }
         Self {
             store,
             mailer,

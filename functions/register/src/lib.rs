@@ -78,6 +78,7 @@ impl UserCommands for Register {
 }
 
 pub fn service(ctx: Arc<Context>) -> UserCommandsServer<Register> {
+    metrics::init_register_user();
     UserCommandsServer::new(Register { ctx })
 }
 

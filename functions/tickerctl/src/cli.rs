@@ -76,8 +76,25 @@ pub enum Command {
         #[arg(long, default_value_t = 60)]
         limit: u32,
     },
+    /// Health of every function, the last collect, the breaker, alerts and e-mails.
+    /// Exits 1 when a function is down or unreachable.
+    Status(StatusArgs),
     /// Load generator: C concurrent clients for T seconds; prints throughput and latency.
     Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// Metrics to read (default: the endpoint's /metrics, which the local mesh serves).
+    #[arg(long, conflicts_with = "prometheus")]
+    pub metrics: Option<String>,
+    /// Read the metrics from this Prometheus server instead: the cluster's, e.g.
+    /// http://127.0.0.1:9090 after `kubectl -n tickermesh port-forward svc/tickermesh-prometheus 9090`.
+    #[arg(long)]
+    pub prometheus: Option<String>,
+    /// The scrape job of the functions in that Prometheus.
+    #[arg(long, default_value = "tickermesh")]
+    pub job: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -15,6 +15,8 @@ pub enum ClientError {
     Rpc(Status),
     #[error("{0}")]
     Usage(String),
+    #[error("not every function is healthy")]
+    Unhealthy,
 }
 
 pub fn code_name(code: Code) -> String {

@@ -10,6 +10,7 @@ use tickermesh_api::v1::{self, Quote, User};
 
 use crate::cli::{Cli, Command};
 use crate::client::{channel, ClientError, Retry};
+use crate::status::MetricsSource;
 
 pub async fn run(cli: Cli) -> Result<(), ClientError> {
     let retry = Retry {
@@ -150,13 +151,34 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
             )
         }
         Command::Bench(args) => return crate::bench::run(&cli.endpoint, args).await,
+        Command::Status(args) => {
+            let source =
+                match args.prometheus {
+                    Some(url) => MetricsSource::Prometheus { url, job: args.job },
+                    None => MetricsSource::Scrape(args.metrics.unwrap_or_else(|| {
+                        format!("{}/metrics", cli.endpoint.trim_end_matches('/'))
+                    })),
+                };
+            let report = crate::status::status(&cli.endpoint, &source, cli.timeout).await?;
+            let out = Output::new(report.text(), json!(report));
+            print(&out, cli.json);
+            return if report.healthy {
+                Ok(())
+            } else {
+                Err(ClientError::Unhealthy)
+            };
+        }
     };
-    if cli.json {
+    print(&out, cli.json);
+    Ok(())
+}
+
+fn print(out: &Output, json: bool) {
+    if json {
         println!("{}", out.json);
     } else {
-        println!("{}", out.text);
+        println!("{}", out.text.trim_end());
     }
-    Ok(())
 }
 
 struct Output {
@@ -208,7 +230,7 @@ fn quote_json(q: &Quote) -> Value {
 }
 
 /// RFC 3339 in UTC.
-fn time(unix_ms: i64) -> String {
+pub(crate) fn time(unix_ms: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
     humantime::format_rfc3339_seconds(at).to_string()
 }

@@ -48,6 +48,7 @@ impl UserCommands for MeshCommands {
 
 /// Every gRPC function of the mesh, with health, reflection and one `/metrics`.
 pub async fn router(ctx: Arc<Context>) -> Router {
+    tickermesh_core::metrics::init_register_user();
     let routes = Routes::new(UserCommandsServer::new(MeshCommands { ctx: ctx.clone() }))
         .add_service(tickermesh_query::service(ctx));
     grpc_app(

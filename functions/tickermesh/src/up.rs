@@ -148,8 +148,16 @@ pub async fn build(config: &UpConfig) -> Result<Router, UpError> {
             let quotes = bus.topic(&config.collect.quotes_topic, 1024);
             let alerts = bus.topic(&config.alerts_topic, 1024);
             let bus = Arc::new(bus);
-            tokio::spawn(consume_channel(quotes, evaluator(bus.clone())));
-            tokio::spawn(consume_channel(alerts, notifier));
+            tokio::spawn(consume_channel(
+                config.collect.quotes_topic.clone(),
+                quotes,
+                evaluator(bus.clone()),
+            ));
+            tokio::spawn(consume_channel(
+                config.alerts_topic.clone(),
+                alerts,
+                notifier,
+            ));
             bus
         }
         Some(kafka) => kafka_pipeline(kafka, config, evaluator, notifier)?,

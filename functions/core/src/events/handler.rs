@@ -68,6 +68,7 @@ async fn receive<H: EventHandler>(State(handler): State<Arc<H>>, event: Event) -
 /// handled, 400 when invalid (a KafkaSource then drops it or sends it to its dead-letter sink),
 /// 503 when it must be delivered again. Plus `/healthz` and `/metrics`.
 pub fn event_router<H: EventHandler>(handler: Arc<H>) -> Router {
+    crate::metrics::init_events(handler.name());
     Router::new()
         .route("/", post(receive::<H>))
         .route("/healthz", get(|| async { "ok" }))
@@ -77,12 +78,17 @@ pub fn event_router<H: EventHandler>(handler: Arc<H>) -> Router {
 
 /// Feeds events from the in-process bus to `handler` until the bus closes. An event that
 /// must be retried is retried with backoff (up to 30 s apart), never dropped; an invalid one
-/// is skipped.
+/// is skipped. The events still queued are exported as the consumer's lag.
 pub async fn consume_channel<H: EventHandler + ?Sized>(
+    topic: String,
     mut rx: mpsc::Receiver<(String, Event)>,
     handler: Arc<H>,
 ) {
+    let function = handler.name();
+    crate::metrics::init_events(function);
+    crate::metrics::consumer_lag(function, &topic, 0);
     while let Some((_key, event)) = rx.recv().await {
+        crate::metrics::consumer_lag(function, &topic, rx.len() as i64);
         let mut backoff = Duration::from_millis(200);
         while let Err(HandleError::Retry(_)) = handle_counted(handler.as_ref(), &event).await {
             tokio::time::sleep(backoff).await;
