@@ -173,3 +173,91 @@ fn the_readme_documents_every_metric() {
         );
     }
 }
+
+#[test]
+fn the_local_prometheus_config_is_valid_and_loads_the_rules() {
+    let out = promtool(&["check", "config", "prometheus.yml"], &monitoring_dir());
+    assert_ok(&out, "promtool check config");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("6 rules found"));
+}
+
+/// The ConfigMaps `up.sh` makes from `minikube/monitoring` are the ones the cluster's
+/// Prometheus and Grafana mount, where their configs look for them.
+#[test]
+fn the_cluster_loads_the_same_rules_and_dashboard() {
+    let up = std::fs::read_to_string(repo().join("minikube/up.sh")).unwrap();
+    let docs = tickermesh_tests::manifests::all();
+    let deployment = |name: &str| {
+        docs.iter()
+            .find(|d| d.kind() == "Deployment" && d.name() == name)
+            .unwrap_or_else(|| panic!("no Deployment {name}"))
+            .value["spec"]["template"]["spec"]
+            .clone()
+    };
+    // Where a pod mounts a ConfigMap.
+    let mount_of = |spec: &Value, configmap: &str| -> String {
+        let volume = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["configMap"]["name"] == configmap)
+            .unwrap_or_else(|| panic!("no volume of ConfigMap {configmap}"))["name"]
+            .clone();
+        spec["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == volume)
+            .unwrap_or_else(|| panic!("{configmap} is not mounted"))["mountPath"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for (configmap, file) in [
+        ("tickermesh-prometheus-rules", "rules.yml"),
+        ("tickermesh-grafana-dashboards", "dashboard.json"),
+    ] {
+        assert!(
+            up.contains(&format!(
+                "configmap {configmap} \"$here/monitoring/{file}\""
+            )),
+            "up.sh does not make {configmap} from {file}"
+        );
+    }
+    let prometheus = deployment("tickermesh-prometheus");
+    let rules_dir = mount_of(&prometheus, "tickermesh-prometheus-rules");
+    let config = docs
+        .iter()
+        .find(|d| d.kind() == "ConfigMap" && d.name() == "tickermesh-prometheus")
+        .unwrap();
+    let config: Value =
+        serde_yaml::from_str(config.value["data"]["prometheus.yml"].as_str().unwrap()).unwrap();
+    let rule_files: Vec<&str> = config["rule_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        rule_files
+            .iter()
+            .any(|f| f.starts_with(&format!("{rules_dir}/")) && f.ends_with(".yml")),
+        "{rule_files:?} do not read {rules_dir}"
+    );
+    let grafana = deployment("tickermesh-grafana");
+    let dashboards_dir = mount_of(&grafana, "tickermesh-grafana-dashboards");
+    let provisioning = docs
+        .iter()
+        .find(|d| d.kind() == "ConfigMap" && d.name() == "tickermesh-grafana-provisioning")
+        .unwrap();
+    let providers: Value = serde_yaml::from_str(
+        provisioning.value["data"]["dashboards.yaml"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        providers["providers"][0]["options"]["path"],
+        dashboards_dir.as_str()
+    );
+}
