@@ -122,6 +122,8 @@ configmap tickermesh-prometheus-rules "$here/monitoring/rules.yml"
 configmap tickermesh-grafana-dashboards "$here/monitoring/dashboard.json"
 run kubectl apply -f "$here/kafka.yaml" -f "$here/mysql.yaml" -f "$here/prometheus.yaml" \
   -f "$here/grafana.yaml"
+# Prometheus reads its rules at start: a re-run restarts it so changed rules take effect.
+run kubectl -n tickermesh rollout restart deployment/tickermesh-prometheus
 run kubectl -n tickermesh rollout status statefulset/tickermesh-kafka --timeout=300s
 run kubectl -n tickermesh rollout status statefulset/tickermesh-mysql --timeout=300s
 run kubectl -n tickermesh wait job/tickermesh-kafka-topics --for=condition=Complete --timeout=300s

@@ -176,10 +176,7 @@ fn lag_metric(topic: &str) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_consumer_exports_the_lag_it_sees() {
-    let mut settings = kafka::settings();
-    settings
-        .properties
-        .push(("statistics.interval.ms".into(), "100".into()));
+    let settings = kafka::settings();
     let topic = kafka::topic("lag", 2).await;
     let publisher = KafkaPublisher::new(&settings).unwrap();
     for t in 0..10 {

@@ -172,6 +172,13 @@ async fn a_real_prometheus_sees_the_seed_metrics_move() {
             .as_f64()
             .expect("a last collect");
         assert!(age < 30.0, "{args:?}: {report}");
+        // Lag by consumer, also where Prometheus moved the consumer to `exported_function`.
+        for consumer in ["evaluate/ticker-quotes", "notify/threshold-alerts"] {
+            assert!(
+                report["consumer_lag"][consumer].is_number(),
+                "{args:?}: no lag of {consumer}: {report}"
+            );
+        }
         let functions = report["functions"].as_array().unwrap();
         assert_eq!(functions.len(), 7, "{report}");
     }

@@ -22,7 +22,7 @@ command -v mysqladmin >/dev/null || need_apt+=(mariadb-client)
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
-command -v promtool >/dev/null || need_apt+=(prometheus)
+{ command -v promtool && command -v prometheus; } >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "tests/tools.sh: installing ${need_apt[*]}"
   as_root apt-get update -qq

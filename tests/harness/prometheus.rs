@@ -16,15 +16,16 @@ pub fn monitoring_dir() -> PathBuf {
     repo().join("minikube/monitoring")
 }
 
-/// A Prometheus tool from Debian's package: fails the test, naming the fix, when missing.
+/// A Prometheus tool on the `PATH` (tests/tools.sh installs Debian's package when
+/// `command -v promtool` finds nothing): fails the test, naming the fix, when missing.
 pub fn tool(name: &str) -> PathBuf {
-    let path = PathBuf::from("/usr/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run tests/tools.sh (it installs Debian's prometheus package)",
-        path.display()
-    );
-    path
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{name} is not on the PATH: run tests/tools.sh (it installs Debian's prometheus package)")
+        })
 }
 
 pub fn promtool(args: &[&str], dir: &Path) -> Output {

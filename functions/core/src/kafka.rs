@@ -86,22 +86,26 @@ impl Publisher for KafkaPublisher {
 /// This consumer's lag: for each partition assigned to it, the high watermark minus the
 /// group's committed offset (or the low watermark before any commit, as the consumer starts from
 /// the earliest record). Blocking broker calls: run it off the async threads.
-fn measure_lag(consumer: &StreamConsumer, timeout: Duration) -> Result<i64, KafkaError> {
+/// `None` when no partition is assigned: either the group gave them all to other members, or
+/// this consumer was dropped from the group for not polling while it retried one event; the
+/// last value stays, as 0 would hide a stuck consumer.
+fn measure_lag(consumer: &StreamConsumer, timeout: Duration) -> Result<Option<i64>, KafkaError> {
     let assigned = consumer.assignment()?;
     if assigned.count() == 0 {
-        return Ok(0);
+        return Ok(None);
     }
     let committed = consumer.committed_offsets(assigned, timeout)?;
     let mut lag = 0;
     for p in committed.elements() {
         let (low, high) = consumer.fetch_watermarks(p.topic(), p.partition(), timeout)?;
+        // A commit older than what the broker still keeps counts from the oldest record kept.
         let done = match p.offset() {
-            Offset::Offset(o) => o,
+            Offset::Offset(o) => o.max(low),
             _ => low,
         };
         lag += (high - done).max(0);
     }
-    Ok(lag)
+    Ok(Some(lag))
 }
 
 /// Measures the lag every `every` and exports it, until aborted. Measured apart from the
@@ -115,8 +119,10 @@ async fn watch_lag(
     loop {
         tokio::time::sleep(every).await;
         let c = consumer.clone();
-        match tokio::task::spawn_blocking(move || measure_lag(&c, Duration::from_secs(5))).await {
-            Ok(Ok(lag)) => crate::metrics::consumer_lag(function, &topic, lag),
+        // Short broker timeouts: a measurement in flight holds the consumer at shutdown.
+        match tokio::task::spawn_blocking(move || measure_lag(&c, Duration::from_secs(2))).await {
+            Ok(Ok(Some(lag))) => crate::metrics::consumer_lag(function, &topic, lag),
+            Ok(Ok(None)) => {}
             Ok(Err(e)) => tracing::debug!(error = %e, "measuring the consumer lag failed"),
             Err(e) => tracing::debug!(error = %e, "the lag measurement stopped"),
         }

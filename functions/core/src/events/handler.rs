@@ -91,6 +91,8 @@ pub async fn consume_channel<H: EventHandler + ?Sized>(
         crate::metrics::consumer_lag(function, &topic, rx.len() as i64);
         let mut backoff = Duration::from_millis(200);
         while let Err(HandleError::Retry(_)) = handle_counted(handler.as_ref(), &event).await {
+            // Events pile up behind one that is retried: keep the lag current meanwhile.
+            crate::metrics::consumer_lag(function, &topic, rx.len() as i64);
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }

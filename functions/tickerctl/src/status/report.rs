@@ -117,11 +117,7 @@ impl Report {
             Err(e) => (Vec::new(), Some(e)),
         };
         let lag = sum_by(&samples, "tickermesh_consumer_lag_messages", |s| {
-            format!(
-                "{}/{}",
-                s.label("function").unwrap_or("?"),
-                s.label("topic").unwrap_or("?")
-            )
+            format!("{}/{}", consumer(s), s.label("topic").unwrap_or("?"))
         });
         let last_collect = max_of(
             &samples,
@@ -134,10 +130,22 @@ impl Report {
         });
         let mut functions: Vec<FunctionStatus> = grpc
             .into_iter()
-            .map(|(name, (health, detail))| FunctionStatus {
-                name: name.to_owned(),
-                health,
-                detail,
+            .map(|(name, (health, detail))| {
+                // In the cluster a health check wakes a function scaled to zero; a cold start
+                // slower than the deadline is not an outage when no pod of it runs.
+                let (health, detail) = match health {
+                    Health::Unreachable
+                        if through_prometheus && pods(&samples, name).0 == Health::ScaledToZero =>
+                    {
+                        (Health::ScaledToZero, format!("no pods; {detail}"))
+                    }
+                    _ => (health, detail),
+                };
+                FunctionStatus {
+                    name: name.to_owned(),
+                    health,
+                    detail,
+                }
             })
             .collect();
         for (name, grpc_service) in FUNCTIONS {
@@ -232,6 +240,14 @@ impl Report {
     }
 }
 
+/// The consumer a lag or event sample is about. Through Prometheus the scrape target's own
+/// `function` label wins and the sample's moves to `exported_function`.
+fn consumer(s: &Sample) -> &str {
+    s.label("exported_function")
+        .or_else(|| s.label("function"))
+        .unwrap_or("?")
+}
+
 /// Health from Prometheus's `up` of the function's pods (or of the local mesh, scraped as
 /// function `mesh`, which runs every function).
 fn pods(samples: &[Sample], function: &str) -> (Health, String) {
@@ -253,7 +269,7 @@ fn pods(samples: &[Sample], function: &str) -> (Health, String) {
 fn in_process(samples: &[Sample], function: &str) -> (Health, String) {
     let present = samples.iter().any(|s| match function {
         "collect" => s.name == "tickermesh_collector_iterations_total",
-        f => s.name == "tickermesh_events_total" && s.label("function") == Some(f),
+        f => s.name == "tickermesh_events_total" && consumer(s) == f,
     });
     if present {
         (Health::Up, "in the mesh process".to_owned())
@@ -291,8 +307,21 @@ mod tests {
                 &[("function", "notify"), ("topic", "threshold-alerts")],
                 7.0,
             ),
+            // Scraped from the local mesh: the target's label wins.
+            sample(
+                "tickermesh_consumer_lag_messages",
+                &[
+                    ("function", "mesh"),
+                    ("exported_function", "evaluate"),
+                    ("topic", "ticker-quotes"),
+                ],
+                4.0,
+            ),
         ];
-        let grpc = vec![("query", (Health::Serving, String::new()))];
+        let grpc = vec![
+            ("query", (Health::Serving, String::new())),
+            ("register", (Health::Unreachable, "deadline".to_owned())),
+        ];
         let r = Report::build("e", "m".into(), grpc, Ok(samples), true, 100.0);
         let health = |n: &str| r.functions.iter().find(|f| f.name == n).unwrap().health;
         assert_eq!(health("evaluate"), Health::Up);
@@ -302,6 +331,8 @@ mod tests {
         assert_eq!(r.breaker, Some("open"));
         assert_eq!(r.emails["sent"], 5.0);
         assert_eq!(r.consumer_lag["notify/threshold-alerts"], 7.0);
+        assert_eq!(r.consumer_lag["evaluate/ticker-quotes"], 4.0);
+        assert_eq!(health("register"), Health::ScaledToZero, "woken, not down");
         assert!(r.text().contains("notify    DOWN"), "{}", r.text());
         assert!(r.text().contains("lag 7"), "{}", r.text());
     }

@@ -1,9 +1,7 @@
 //! Metric samples, from a function's `/metrics` text or from a Prometheus server's query API.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// One sample: a metric name, its labels, its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +135,6 @@ pub async fn from_prometheus(
     let response: QueryResponse = http
         .get(&url)
         .query(&[("query", query.as_str())])
-        .timeout(Duration::from_secs(10))
         .send()
         .await
         .map_err(|e| fail(e.to_string()))?
