@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use prometheus::{
     Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
 };
-use tickermesh_core::metrics::{register, LATENCY_BUCKETS};
+use tickermesh_core::metrics::{export_at_zero, register, LATENCY_BUCKETS};
 
 pub struct CollectMetrics {
     pub iterations: IntCounterVec,
@@ -96,23 +96,21 @@ pub static METRICS: LazyLock<CollectMetrics> = LazyLock::new(|| {
 }
 });
 
-/// The fixed label values, exported at zero from the start so that `rate()` and alerts see a
-/// series before the first event of each kind.
+/// The fixed label values, exported at zero from the start.
 pub fn init() {
     let m = &*METRICS;
-    for outcome in ["ok", "error"] {
-        m.iterations.with_label_values(&[outcome]);
-        m.iteration_duration.with_label_values(&[outcome]);
-    }
-    for outcome in [
-        "quote",
-        "not_found",
-        "no_price",
-        "upstream_error",
-        "breaker_open",
-    ] {
-        m.fetches.with_label_values(&[outcome]);
-    }
+    export_at_zero(&m.iterations, &["ok", "error"]);
+    export_at_zero(&m.iteration_duration, &["ok", "error"]);
+    export_at_zero(
+        &m.fetches,
+        &[
+            "quote",
+            "not_found",
+            "no_price",
+            "upstream_error",
+            "breaker_open",
+        ],
+    );
 }
 
 #[cfg(test)]

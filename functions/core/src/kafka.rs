@@ -139,8 +139,7 @@ pub async fn consume<H: EventHandler + ?Sized>(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), KafkaError> {
     let function = handler.name();
-    crate::metrics::init_events(function);
-    crate::metrics::consumer_lag(function, topic, 0);
+    crate::metrics::init_consumer(function, topic);
     let consumer: StreamConsumer = client(settings, true)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -148,14 +147,14 @@ pub async fn consume<H: EventHandler + ?Sized>(
         .create()?;
     consumer.subscribe(&[topic])?;
     let consumer = Arc::new(consumer);
-    let lag = tokio::spawn(watch_lag(
+    // Dropping the set aborts the lag task however this function returns.
+    let mut lag = tokio::task::JoinSet::new();
+    lag.spawn(watch_lag(
         consumer.clone(),
         function,
         topic.to_owned(),
         settings.lag_interval,
     ));
-    // Stops the lag task however this function returns.
-    let _lag = AbortOnDrop(lag);
     tracing::info!(%topic, %group, function = handler.name(), "consuming");
     tokio::pin!(shutdown);
     loop {
@@ -199,12 +198,4 @@ pub async fn consume<H: EventHandler + ?Sized>(
     }
     tracing::info!(%topic, "consumer stopped");
     Ok(())
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

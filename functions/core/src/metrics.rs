@@ -128,8 +128,19 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// What event functions answer; exported at zero from the start so that `rate()` and alerts
-/// see a series before the first event of each kind.
+/// Creates the series of each label value in `values` (a one-label family) at zero. The fixed
+/// label sets are exported from the start so that `rate()` and alerts see a series before the
+/// first event of each kind.
+pub fn export_at_zero<T: prometheus::core::MetricVecBuilder>(
+    family: &prometheus::core::MetricVec<T>,
+    values: &[&str],
+) {
+    for value in values {
+        family.with_label_values(&[value]);
+    }
+}
+
+/// What event functions answer.
 pub const EVENT_OUTCOMES: [&str; 3] = ["ok", "invalid", "retry"];
 
 /// Exports the event series of `function` at zero.
@@ -139,6 +150,12 @@ pub fn init_events(function: &'static str) {
         m.events.with_label_values(&[function, outcome]);
         m.event_duration.with_label_values(&[function, outcome]);
     }
+}
+
+/// A consumer of `topic` starts in `function`: its event series and its lag, at zero.
+pub fn init_consumer(function: &'static str, topic: &str) {
+    init_events(function);
+    consumer_lag(function, topic, 0);
 }
 
 /// The consumer of `topic` in `function` has `lag` events left to handle.
@@ -201,13 +218,11 @@ pub async fn observe_grpc<T>(
     result
 }
 
-/// What RegisterUser answers, exported at zero by the functions that serve it.
+/// What RegisterUser answers; the functions that serve it export these at zero.
 pub const REGISTER_OUTCOMES: [&str; 4] = ["created", "already_exists", "invalid", "error"];
 
 pub fn init_register_user() {
-    for outcome in REGISTER_OUTCOMES {
-        METRICS.register_user.with_label_values(&[outcome]);
-    }
+    export_at_zero(&METRICS.register_user, &REGISTER_OUTCOMES);
 }
 
 pub fn register_user(outcome: &'static str) {

@@ -60,9 +60,7 @@ pub struct Evaluator {
 
 impl Evaluator {
     pub fn new(store: Store, publisher: Arc<dyn Publisher>, alerts_topic: &str) -> Self {
-        for direction in ["above", "below"] {
-            ALERTS.with_label_values(&[direction]);
-        }
+        tickermesh_core::metrics::export_at_zero(&ALERTS, &["above", "below"]);
         Self {
             store,
             publisher,

@@ -93,10 +93,11 @@ pub fn message(from: &Mailbox, alert: &ThresholdCrossed) -> std::result::Result<
 
 impl Notifier {
     pub fn new(store: Store, mailer: Mailer, from: Mailbox) -> Self {
-        // Every outcome exported at zero, so an alert on failures sees a series from the start.
-        for outcome in ["sent", "duplicate", "failed_transient", "failed_permanent"] {
-            EMAILS.with_label_values(&[outcome]);
-        }
+        // An alert on failures then sees a series from the start.
+        tickermesh_core::metrics::export_at_zero(
+            &EMAILS,
+            &["sent", "duplicate", "failed_transient", "failed_permanent"],
+        );
         Self {
             store,
             mailer,

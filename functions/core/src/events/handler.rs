@@ -85,8 +85,7 @@ pub async fn consume_channel<H: EventHandler + ?Sized>(
     handler: Arc<H>,
 ) {
     let function = handler.name();
-    crate::metrics::init_events(function);
-    crate::metrics::consumer_lag(function, &topic, 0);
+    crate::metrics::init_consumer(function, &topic);
     while let Some((_key, event)) = rx.recv().await {
         crate::metrics::consumer_lag(function, &topic, rx.len() as i64);
         let mut backoff = Duration::from_millis(200);
