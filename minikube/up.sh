@@ -9,17 +9,29 @@
 #   minikube/up.sh --dry-run     print what it would do, change nothing
 set -euo pipefail
 
-# Pinned versions of everything installed.
+# Pinned versions of everything installed: one Knative release for Serving, Kourier, Eventing
+# and the Kafka extension; a Kubernetes inside what both Knative 1.23 (>= 1.34) and KEDA 2.20
+# (1.33-1.35) support. tests/manifests.rs checks both.
 KNATIVE_SERVING_VERSION=knative-v1.23.0
 KNATIVE_KOURIER_VERSION=knative-v1.23.0
-KNATIVE_EVENTING_VERSION=knative-v1.22.2
+KNATIVE_EVENTING_VERSION=knative-v1.23.0
 KNATIVE_KAFKA_VERSION=knative-v1.23.0
 KEDA_VERSION=v2.20.2
 KUBERNETES_VERSION=v1.34.0
+MINIKUBE_CPUS=4
+# The KafkaSource dispatcher (a JVM) requests a whole core by default, which leaves a 4-CPU
+# Minikube about 0.1 core for everything else; it gets this request instead (its limit stays).
+KAFKA_DISPATCHER_CPU_REQUEST=250m
 FUNCTIONS=(register update delete query collect evaluate notify)
+# Images are built into the cluster under dev.local, a registry Knative Serving does not resolve
+# tags at (its default registries-skipping-tag-resolving: kind.local,ko.local,dev.local): any
+# other name would be looked up at a registry that does not have it (revision ContainerMissing).
+IMAGE_REPO=dev.local/tickermesh
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+root="$(cd "$here/.." && pwd -P)"
+# shellcheck source=minikube/lib.sh
+. "$here/lib.sh"
 dry_run=0
 kafkasource=0
 for arg in "$@"; do
@@ -27,7 +39,7 @@ for arg in "$@"; do
     --dry-run) dry_run=1 ;;
     --kafkasource) kafkasource=1 ;;
     -h | --help)
-      sed -n '2,12p' "$0"
+      sed -n '2,9p' "$0"
       exit 0
       ;;
     *)
@@ -37,12 +49,18 @@ for arg in "$@"; do
   esac
 done
 
+# minikube/.env is data (KEY=VALUE lines), never run as shell: see load_env in lib.sh.
 if [ -f "$here/.env" ]; then
-  set -a
-  # shellcheck disable=SC1091
-  . "$here/.env"
-  set +a
+  load_env "$here/.env"
+  if [ "$dry_run" = 1 ]; then
+    printf '+ read minikube/.env as KEY=VALUE data (values not shown)\n'
+  fi
 fi
+
+# Files holding secret values for kubectl, in a private folder removed on exit.
+secrets_dir=""
+cleanup() { if [ -n "$secrets_dir" ]; then rm -rf "$secrets_dir"; fi; }
+trap cleanup EXIT
 
 # A ConfigMap made from files of the repository (re-applied on every run).
 configmap() {
@@ -66,27 +84,81 @@ run() {
   fi
 }
 
-# A Secret from literals, applied so that a re-run updates it. Values are never printed.
+# secret NAME KEY=VALUE...: a Secret applied so that a re-run updates it. Each value goes to a
+# file (mode 0600, in a private folder removed right after) that kubectl reads: no value is on a
+# command line, where any user could read it in the process list, and none is printed.
 secret() {
   local name=$1
   shift
   if [ "$dry_run" = 1 ]; then
     local keys=()
     for kv in "$@"; do keys+=("${kv%%=*}"); done
-    printf '+ kubectl -n tickermesh apply secret %s with keys: %s\n' "$name" "${keys[*]}"
+    printf '+ kubectl -n tickermesh apply secret %s with keys: %s (values from files, mode 0600)\n' \
+      "$name" "${keys[*]}"
     return
   fi
-  local args=()
-  for kv in "$@"; do args+=("--from-literal=$kv"); done
+  if [ -z "$secrets_dir" ]; then secrets_dir="$(mktemp -d)"; fi
+  local dir="$secrets_dir/$name" args=() kv
+  mkdir -m 700 "$dir"
+  for kv in "$@"; do
+    (umask 077 && printf '%s' "${kv#*=}" >"$dir/${kv%%=*}")
+    args+=("--from-file=${kv%%=*}=$dir/${kv%%=*}")
+  done
   kubectl -n tickermesh create secret generic "$name" "${args[@]}" --dry-run=client -o yaml |
     kubectl apply -f -
+  rm -rf "$dir"
+}
+
+# MySQL sets the root password only when it creates its data directory (the first start on an
+# empty volume); later values of MYSQL_ROOT_PASSWORD do not change it, and the functions would
+# get a database URL the server refuses. So a changed password stops the run before anything is
+# applied, saying how to go on. The comparison is of base64 text inside this shell (builtins).
+check_mysql_password() {
+  if [ "$dry_run" = 1 ]; then
+    printf '+ check: if the MySQL volume %s exists, MYSQL_ROOT_PASSWORD must be the one it was created with\n' \
+      "$MYSQL_PVC"
+    return
+  fi
+  kubectl -n tickermesh get pvc "$MYSQL_PVC" >/dev/null 2>&1 || return 0
+  local stored
+  stored="$(kubectl -n tickermesh get secret tickermesh-mysql -o 'jsonpath={.data.root-password}' 2>/dev/null || true)"
+  [ -n "$stored" ] || return 0
+  if [ "$stored" != "$(printf '%s' "$mysql_password" | base64 | tr -d '\n')" ]; then
+    cat >&2 <<MSG
+up.sh: MYSQL_ROOT_PASSWORD differs from the password the MySQL data in volume $MYSQL_PVC was
+created with. MySQL keeps the password of its data directory, so nothing was changed. Either
+put the old password back into minikube/.env, or delete the MySQL data (all of it) and run again:
+  kubectl -n tickermesh delete statefulset tickermesh-mysql
+  kubectl -n tickermesh delete pvc $MYSQL_PVC
+  minikube/up.sh
+MSG
+    exit 1
+  fi
+}
+# The volume of the MySQL StatefulSet's pod 0: <claim template>-<statefulset>-0 (minikube/mysql.yaml).
+MYSQL_PVC=data-tickermesh-mysql-0
+
+# apply_functions DIR: applies the manifests of DIR (not its subfolders) with the images of this
+# build; the dry run shows the images they name.
+apply_functions() {
+  local dir=$1
+  local files=("$root/$dir"/*.yaml)
+  if [ "$dry_run" = 1 ]; then
+    printf '+ kubectl apply -f - <<< %s/*.yaml with the images:\n' "$dir"
+    render "$tag" "${files[@]}" | sed -n -E 's#^ *image: *(.*)$#+     \1#p'
+    return
+  fi
+  render "$tag" "${files[@]}" | kubectl apply -f -
 }
 
 release() { echo "https://github.com/$1/releases/download/$2/$3"; }
 
+# The images' tag: the content they are built from (see content_tag in lib.sh).
+tag="$(content_tag "$root")"
+
 # 1. The cluster.
 if [ "$dry_run" = 1 ] || ! minikube status >/dev/null 2>&1; then
-  run minikube start --cpus=4 --memory=8192 --kubernetes-version="$KUBERNETES_VERSION"
+  run minikube start --cpus="$MINIKUBE_CPUS" --memory=8192 --kubernetes-version="$KUBERNETES_VERSION"
 fi
 
 # 2. Knative Serving with Kourier, Knative Eventing, the KafkaSource controller, KEDA.
@@ -99,6 +171,9 @@ run kubectl apply -f "$(release knative/eventing "$KNATIVE_EVENTING_VERSION" eve
 run kubectl apply -f "$(release knative/eventing "$KNATIVE_EVENTING_VERSION" eventing-core.yaml)"
 run kubectl apply -f "$(release knative-extensions/eventing-kafka-broker "$KNATIVE_KAFKA_VERSION" eventing-kafka-controller.yaml)"
 run kubectl apply -f "$(release knative-extensions/eventing-kafka-broker "$KNATIVE_KAFKA_VERSION" eventing-kafka-source.yaml)"
+# The dispatcher's request, cut down (a re-run re-applies the release, then patches again).
+run kubectl -n knative-eventing patch statefulset kafka-source-dispatcher --type strategic \
+  -p "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"kafka-source-dispatcher\",\"resources\":{\"requests\":{\"cpu\":\"$KAFKA_DISPATCHER_CPU_REQUEST\"}}}]}}}}"
 run kubectl apply --server-side -f "$(release kedacore/keda "$KEDA_VERSION" "keda-${KEDA_VERSION#v}.yaml")"
 for ns in knative-serving knative-eventing keda; do
   run kubectl wait deployment --all -n "$ns" --for=condition=Available --timeout=300s
@@ -111,8 +186,14 @@ if [ "$dry_run" = 1 ]; then
 else
   mysql_password="${MYSQL_ROOT_PASSWORD:?set MYSQL_ROOT_PASSWORD (see minikube/env.example)}"
 fi
+check_mysql_password
 secret tickermesh-mysql "root-password=$mysql_password"
-secret tickermesh-db "url=mysql://root:$mysql_password@tickermesh-mysql.tickermesh.svc.cluster.local:3306/tickermesh"
+# The password inside the URL is percent-encoded (@ : / # ? % and the like would break it).
+db_host=tickermesh-mysql.tickermesh.svc.cluster.local:3306
+secret tickermesh-db "url=mysql://root:$(urlencode "$mysql_password")@$db_host/tickermesh"
+if [ "$dry_run" = 1 ]; then
+  printf '+   url = mysql://root:<MYSQL_ROOT_PASSWORD percent-encoded>@%s/tickermesh\n' "$db_host"
+fi
 secret tickermesh-smtp "url=${SMTP_URL:-smtp://localhost:25}" "username=${SMTP_USERNAME:-}" \
   "password=${SMTP_PASSWORD:-}" "from=${MAIL_FROM:-tickermesh <alerts@tickermesh.localhost>}"
 secret tickermesh-kafka-sasl "sasl=${KAFKA_SASL:-none}" "username=${KAFKA_SASL_USERNAME:-}" \
@@ -128,25 +209,31 @@ run kubectl -n tickermesh rollout status statefulset/tickermesh-kafka --timeout=
 run kubectl -n tickermesh rollout status statefulset/tickermesh-mysql --timeout=300s
 run kubectl -n tickermesh wait job/tickermesh-kafka-topics --for=condition=Complete --timeout=300s
 
-# 4. Function images, built inside the cluster (no registry).
+# 4. Function images, built inside the cluster (no registry), named by their content. From the
+# repository root, so that minikube/Dockerfile means the same file whether read relative to the
+# working directory or to the build context.
+cd "$root"
 for f in "${FUNCTIONS[@]}"; do
-  run minikube image build -t "tickermesh/$f:dev" -f minikube/Dockerfile \
+  run minikube image build -t "$IMAGE_REPO/$f:$tag" -f minikube/Dockerfile \
     --build-opt="build-arg=FUNCTION=$f" "$root"
 done
 
-# 5. The functions.
-run kubectl apply -f "$root/knative/"
+# 5. The functions, their manifests given the images just built.
+apply_functions knative
 if [ "$kafkasource" = 1 ]; then
   run kubectl -n tickermesh delete -f "$root/keda/" --ignore-not-found
-  run kubectl apply -f "$root/knative/kafkasource/"
+  apply_functions knative/kafkasource
 else
   run kubectl -n tickermesh delete -f "$root/knative/kafkasource/" --ignore-not-found
-  run kubectl apply -f "$root/keda/"
+  apply_functions keda
 fi
 run kubectl apply -f "$here/grpc-router.yaml"
 run kubectl -n tickermesh wait ksvc --all --for=condition=Ready --timeout=300s
 run kubectl -n tickermesh rollout status deployment/tickermesh-grpc --timeout=120s
 
+if [ "$dry_run" = 1 ]; then
+  echo "Dry run: nothing was changed. After a real run:"
+fi
 cat <<MSG
 tickermesh is deployed in namespace tickermesh.
   gRPC (every method, routed to its function):

@@ -113,7 +113,7 @@ fn alert(id: &str, email: &str) -> ThresholdCrossed {
 /// The notify function over HTTP, mailing through the SMTP server at `url`.
 async fn notify_server(store: &tickermesh_core::store::Store, url: String) -> TestServer {
     let mailer = Mailer::new(&MailConfig::Smtp {
-        url,
+        url: url.into(),
         credentials: None,
     })
     .unwrap();

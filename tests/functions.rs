@@ -27,7 +27,8 @@ async fn each_command_function_serves_only_its_method() {
     let register = TestServer::start(tickermesh_register::router(ctx.clone()).await).await;
     let update = TestServer::start(tickermesh_update::router(ctx.clone()).await).await;
     let delete = TestServer::start(tickermesh_delete::router(ctx.clone()).await).await;
-    let query = TestServer::start(tickermesh_query::router(ctx.clone()).await).await;
+    let query =
+        TestServer::start(tickermesh_query::router(ctx.clone(), Default::default()).await).await;
 
     let req = RegisterUserRequest {
         email: "fn@example.com".into(),
@@ -227,6 +228,38 @@ fn invalid_config_exits_non_zero_naming_the_variable() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TICKERMESH_DB_MAX_CONNECTIONS"));
+}
+
+/// `tickermesh up` reads the same typed settings as the functions, with the same checks: what
+/// a function refuses, the local mesh refuses too (exit 2, naming the variable).
+#[test]
+fn tickermesh_up_checks_config_as_the_functions_do() {
+    let bin = tickermesh_tests::proc::workspace_bin("tickermesh");
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (var, value) in [
+        ("TICKERMESH_IDEMPOTENCY_TTL_SECS", "0"),
+        ("TICKERMESH_DB_MAX_CONNECTIONS", "0"),
+        ("TICKERMESH_QUERY_CACHE_MS", "soon"),
+        ("TICKERMESH_COLLECT_CONCURRENCY", "0"),
+    ] {
+        let out = std::process::Command::new(&bin)
+            .arg("up")
+            .env("TICKERMESH_DATA_DIR", dir.path())
+            .env(var, value)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+    }
+    // The port has one source: the flag, or its variable (shown in --help).
+    let help = std::process::Command::new(&bin)
+        .args(["up", "--help"])
+        .output()
+        .expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("env: TICKERMESH_PORT"), "{help}");
+    assert!(help.contains("env: TICKERMESH_DATA_DIR"), "{help}");
 }
 
 /// The README's run command: `tickermesh up` prints what runs where, answers, and stops

@@ -255,7 +255,8 @@ on_both_backends!(restart, restart_between_call_and_retry);
 async fn keys_expire(backend: Backend) {
     let db = TestDb::new(backend).await;
     let ctx = db.context_with_ttl(Duration::from_millis(300)).await;
-    let server = TestServer::start(tickermesh::router(ctx.clone()).await).await;
+    let server =
+        TestServer::start(tickermesh::router(ctx.clone(), &Default::default()).await).await;
     let mut c = server.commands().await;
     let key = new_key();
     c.register_user(keyed(register("e1@example.com"), &key))

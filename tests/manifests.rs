@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use tickermesh_tests::manifests::{all, parse, repo, validate, Doc};
+use tickermesh_tests::manifests::{all, parse, repo, schema_path, schemas_dir, validate, Doc};
 
 fn services(docs: &[Doc]) -> impl Iterator<Item = &Doc> {
     docs.iter()
@@ -249,7 +249,7 @@ fn every_function_has_a_manifest_and_the_tick_reaches_collect() {
         assert!(
             images
                 .iter()
-                .any(|i| i.starts_with(&format!("tickermesh/{f}:"))),
+                .any(|i| i.starts_with(&format!("dev.local/tickermesh/{f}:"))),
             "no manifest runs the {f} function: {images:?}"
         );
         assert!(repo()
@@ -290,13 +290,19 @@ fn rpcs_and_implementers() -> Vec<(String, String)> {
                 service = rest.trim_end_matches('{').trim().to_owned();
             } else if let Some(rest) = line.strip_prefix("rpc ") {
                 let method = rest.split('(').next().unwrap().trim();
-                let needle = format!("async fn {}(", to_snake(method));
+                // A tonic service method, or a command crate's `Command` for its request.
+                let needles = [
+                    format!("async fn {}(", to_snake(method)),
+                    format!("type Request = {method}Request;"),
+                ];
                 let implementer = ["register", "update", "delete", "query"]
                     .into_iter()
                     .find(|f| {
-                        std::fs::read_to_string(repo().join("functions").join(f).join("src/lib.rs"))
-                            .unwrap()
-                            .contains(&needle)
+                        let lib = std::fs::read_to_string(
+                            repo().join("functions").join(f).join("src/lib.rs"),
+                        )
+                        .unwrap();
+                        needles.iter().any(|n| lib.contains(n))
                     })
                     .unwrap_or_else(|| panic!("no function implements {method}"));
                 out.push((
@@ -383,4 +389,449 @@ fn health_checks_reach_the_function_the_status_header_names() {
             "the health check of {function} goes to {host}"
         );
     }
+}
+
+const FUNCTIONS: [&str; 7] = [
+    "register", "update", "delete", "query", "collect", "evaluate", "notify",
+];
+
+fn up_sh() -> String {
+    std::fs::read_to_string(repo().join("minikube/up.sh")).unwrap()
+}
+
+/// The value of a `NAME=value` line of minikube/up.sh.
+fn up_var(name: &str) -> String {
+    up_sh()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("up.sh sets no {name}"))
+        .to_owned()
+}
+
+/// Knative Serving's default `registries-skipping-tag-resolving` (knative/serving
+/// knative-v1.23.0: config/core/configmaps/deployment.yaml, pkg/deployment/config.go). Images of
+/// any other registry are resolved to a digest at that registry when a revision is made.
+const KNATIVE_SKIPS_TAG_RESOLVING: [&str; 3] = ["kind.local", "ko.local", "dev.local"];
+
+/// The registry of an image reference, read as go-containerregistry (which Knative uses) reads it:
+/// the part before the first `/` if it holds a `.` or `:`, else Docker Hub.
+fn registry(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') => first,
+        _ => "index.docker.io",
+    }
+}
+
+#[test]
+fn images_built_in_the_cluster_skip_knative_tag_resolution() {
+    // The old names were looked up at Docker Hub, where they do not exist.
+    assert_eq!(registry("tickermesh/register:dev"), "index.docker.io");
+    assert_eq!(registry("dev.local/tickermesh/register:x"), "dev.local");
+    assert!(
+        !up_sh().contains("config-deployment"),
+        "up.sh relies on Knative's default list of registries it skips"
+    );
+    let ours = format!("{}/", up_var("IMAGE_REPO"));
+    let built = up_var("FUNCTIONS");
+    let mut checked = 0;
+    for doc in all() {
+        let knative = doc.api_version() == "serving.knative.dev/v1";
+        for c in containers(&doc) {
+            let image = c["image"].as_str().unwrap();
+            let what = format!("{} {}: {image}", doc.file.display(), doc.name());
+            if knative || image.starts_with(&ours) {
+                assert!(
+                    KNATIVE_SKIPS_TAG_RESOLVING.contains(&registry(image)),
+                    "{what}: Knative would resolve this tag at {}",
+                    registry(image)
+                );
+                let function = image
+                    .strip_prefix(&ours)
+                    .and_then(|rest| rest.split(':').next())
+                    .unwrap_or_else(|| panic!("{what}: not an image up.sh builds"));
+                assert!(
+                    built
+                        .split(' ')
+                        .any(|f| f.trim_matches(['(', ')']) == function),
+                    "{what}: up.sh builds no {function}"
+                );
+                assert_eq!(c["imagePullPolicy"], "IfNotPresent", "{what}");
+                checked += 1;
+            } else {
+                // Public images come from their registries, pinned to a version.
+                let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+                assert!(
+                    !tag.is_empty() && tag != "latest" && !tag.contains('/'),
+                    "{what}: pin a version"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        checked, 9,
+        "5 Knative Services, 2 KafkaSource Services, 2 KEDA Deployments"
+    );
+}
+
+#[test]
+fn keda_wakes_a_consumer_for_one_event_and_owns_its_replicas() {
+    let docs = all();
+    let mut checked = 0;
+    for so in docs.iter().filter(|d| d.kind() == "ScaledObject") {
+        for trigger in so.value["spec"]["triggers"].as_array().unwrap() {
+            // KEDA activates at zero replicas when the lag is greater than this.
+            assert_eq!(
+                trigger["metadata"]["activationLagThreshold"],
+                "0",
+                "{}: one waiting event must wake the consumer",
+                so.name()
+            );
+            let lag: u64 = trigger["metadata"]["lagThreshold"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(lag > 0);
+        }
+        let target = &so.value["spec"]["scaleTargetRef"]["name"];
+        let deployment = docs
+            .iter()
+            .find(|d| d.kind() == "Deployment" && d.name() == target)
+            .unwrap();
+        assert!(
+            deployment.value["spec"].get("replicas").is_none(),
+            "{}: replicas would reset KEDA's count on every apply",
+            deployment.name()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}
+
+/// `major.minor` of `v1.34.0`, `knative-v1.23.0`, `v2.20.2`.
+fn minor(version: &str) -> (u32, u32) {
+    let v = version
+        .trim_start_matches("knative-")
+        .trim_start_matches('v');
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap());
+    (parts.next().unwrap(), parts.next().unwrap())
+}
+
+/// The minimum Kubernetes minor of each Knative 1.x: `DefaultKubernetesMinVersion` in
+/// knative.dev/pkg `version/version.go` on the release branch (release-1.23: v1.34.0).
+const KNATIVE_MIN_KUBERNETES: &[(u32, u32)] = &[(23, 34)];
+/// The Kubernetes minors each KEDA 2.x is tested on (keda.sh/docs/2.20/operate/cluster: v1.33 - v1.35).
+const KEDA_KUBERNETES: &[(u32, (u32, u32))] = &[(20, (33, 35))];
+
+#[test]
+fn one_knative_release_on_a_kubernetes_knative_and_keda_support() {
+    let text = up_sh();
+    let pins: Vec<(&str, &str)> = text
+        .lines()
+        .filter(|l| l.starts_with("KNATIVE_") && l.contains("_VERSION="))
+        .map(|l| l.split_once('=').unwrap())
+        .collect();
+    let names: Vec<&str> = pins.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "KNATIVE_SERVING_VERSION",
+            "KNATIVE_KOURIER_VERSION",
+            "KNATIVE_EVENTING_VERSION",
+            "KNATIVE_KAFKA_VERSION"
+        ]
+    );
+    let minors: BTreeSet<(u32, u32)> = pins.iter().map(|(_, v)| minor(v)).collect();
+    assert_eq!(minors.len(), 1, "one Knative release for all: {pins:?}");
+    // No Knative version written anywhere else in the script.
+    assert_eq!(text.matches("knative-v").count(), pins.len(), "{pins:?}");
+    for (name, _) in &pins {
+        assert!(text.contains(&format!("\"${name}\"")), "{name} is not used");
+    }
+
+    let (_, knative) = minors.into_iter().next().unwrap();
+    let (_, keda) = minor(&up_var("KEDA_VERSION"));
+    let (_, kubernetes) = minor(&up_var("KUBERNETES_VERSION"));
+    let min = KNATIVE_MIN_KUBERNETES
+        .iter()
+        .find(|(k, _)| *k == knative)
+        .unwrap_or_else(|| panic!("add Knative 1.{knative}'s documented minimum Kubernetes"))
+        .1;
+    let (low, high) = KEDA_KUBERNETES
+        .iter()
+        .find(|(k, _)| *k == keda)
+        .unwrap_or_else(|| panic!("add KEDA 2.{keda}'s documented Kubernetes range"))
+        .1;
+    assert!(
+        kubernetes >= min && kubernetes >= low && kubernetes <= high,
+        "Kubernetes 1.{kubernetes}: Knative 1.{knative} needs >= 1.{min}, KEDA 2.{keda} supports 1.{low}-1.{high}"
+    );
+    assert!(text.contains("--kubernetes-version=\"$KUBERNETES_VERSION\""));
+}
+
+/// The Prometheus annotations, labels and resources every function workload carries.
+#[test]
+fn every_function_workload_is_labelled_scraped_and_sized() {
+    let mut checked = 0;
+    for doc in all() {
+        let Some(c) = containers(&doc).into_iter().find(|c| {
+            c["image"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("dev.local/tickermesh/")
+        }) else {
+            continue;
+        };
+        let what = format!("{} {}", doc.file.display(), doc.name());
+        let function = c["name"].as_str().unwrap();
+        assert!(FUNCTIONS.contains(&function), "{what}");
+        let meta = &doc.value["spec"]["template"]["metadata"];
+        assert_eq!(
+            meta["labels"]["app.kubernetes.io/part-of"], "tickermesh",
+            "{what}"
+        );
+        assert_eq!(
+            meta["labels"]["app.kubernetes.io/component"], function,
+            "{what}"
+        );
+        let port = c["ports"][0]["containerPort"].as_u64().unwrap().to_string();
+        assert_eq!(
+            meta["annotations"]["prometheus.io/scrape"], "true",
+            "{what}"
+        );
+        assert_eq!(
+            meta["annotations"]["prometheus.io/path"], "/metrics",
+            "{what}"
+        );
+        assert_eq!(
+            meta["annotations"]["prometheus.io/port"].as_str(),
+            Some(port.as_str()),
+            "{what}"
+        );
+        let res = &c["resources"];
+        for field in [
+            &res["requests"]["cpu"],
+            &res["requests"]["memory"],
+            &res["limits"]["memory"],
+        ] {
+            assert!(field.is_string(), "{what}: resources {res}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 9);
+}
+
+#[test]
+fn kafka_sources_dead_letter_what_their_sink_refuses() {
+    let docs = all();
+    let mut checked = 0;
+    for source in docs.iter().filter(|d| d.kind() == "KafkaSource") {
+        let delivery = &source.value["spec"]["delivery"];
+        assert!(delivery["retry"].as_u64().unwrap() > 0);
+        let dls = &delivery["deadLetterSink"]["ref"];
+        assert_eq!(dls["apiVersion"], "v1", "{}: {delivery}", source.name());
+        assert_eq!(dls["kind"], "Service");
+        let service = docs
+            .iter()
+            .find(|d| d.kind() == "Service" && d.api_version() == "v1" && d.name() == dls["name"])
+            .unwrap_or_else(|| panic!("{}: no Service {}", source.name(), dls["name"]));
+        // A Service reference resolves to http://<name>.<namespace>.svc.cluster.local/: port 80.
+        assert_eq!(service.value["spec"]["ports"][0]["port"], 80);
+        assert_eq!(
+            service.file.parent(),
+            source.file.parent(),
+            "deployed together"
+        );
+        let selector = service.value["spec"]["selector"]["app.kubernetes.io/component"].clone();
+        assert!(
+            docs.iter().any(|d| d.kind() == "Deployment"
+                && d.value["spec"]["template"]["metadata"]["labels"]
+                    ["app.kubernetes.io/component"]
+                    == selector),
+            "nothing serves {}",
+            dls["name"]
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}
+
+/// CPU requests, in millicores, of what up.sh installs besides tickermesh, one pod each, from
+/// the manifests of the pinned releases.
+const PLATFORM_CPU_REQUESTS: &[(&str, u64)] = &[
+    ("Minikube kube-system: apiserver 250m, controller-manager 200m, scheduler, etcd, coredns 100m each", 750),
+    ("Knative Serving knative-v1.23.0 config/core/deployments: activator 300m; autoscaler, controller, webhook 100m each", 600),
+    ("net-kourier knative-v1.23.0 config/300-controller.yaml, 300-gateway.yaml: 200m each", 400),
+    ("Knative Eventing config/core/deployments (release-1.22 and main of 2026-06 agree): controller, webhook 100m each; job-sink, pingsource-mt-adapter 125m each", 450),
+    ("eventing-kafka-broker knative-v1.23.0 control plane: kafka-controller 100m, kafka-webhook-eventing 20m", 120),
+    ("KEDA 2.20 (keda.sh/docs/2.20/operate/cluster): operator, metrics server, admission webhooks 100m each", 300),
+];
+/// Knative's queue-proxy beside each Knative Service pod (`queue-sidecar-cpu-request` default).
+const QUEUE_PROXY_CPU: u64 = 25;
+/// Room that must stay free for scale-out: four more function pods.
+const SCALE_OUT_ROOM: u64 = 4 * (50 + QUEUE_PROXY_CPU);
+
+fn millicores(quantity: &str) -> u64 {
+    match quantity.strip_suffix('m') {
+        Some(m) => m.parse().unwrap(),
+        None => (quantity.parse::<f64>().unwrap() * 1000.0) as u64,
+    }
+}
+
+/// The CPU a document's pods request at one replica each (KEDA's and Knative's at their first).
+fn cpu_requests(doc: &Doc) -> u64 {
+    let per_pod: u64 = containers(doc)
+        .iter()
+        .filter_map(|c| c["resources"]["requests"]["cpu"].as_str())
+        .map(millicores)
+        .sum::<u64>()
+        + if doc.api_version() == "serving.knative.dev/v1" {
+            QUEUE_PROXY_CPU
+        } else {
+            0
+        };
+    per_pod * doc.value["spec"]["replicas"].as_u64().unwrap_or(1)
+}
+
+#[test]
+fn minikube_has_the_cpu_for_all_that_up_sh_runs() {
+    let text = up_sh();
+    let cpus = up_var("MINIKUBE_CPUS").parse::<u64>().unwrap() * 1000;
+    assert!(text.contains("minikube start --cpus=\"$MINIKUBE_CPUS\""));
+    // The KafkaSource dispatcher requests 1000m in eventing-kafka-broker knative-v1.23.0
+    // (data-plane/config/source/500-dispatcher.yaml); up.sh patches it down.
+    let dispatcher = millicores(&up_var("KAFKA_DISPATCHER_CPU_REQUEST"));
+    assert!(dispatcher < 1000);
+    assert!(
+        text.contains("patch statefulset kafka-source-dispatcher")
+            && text.contains("\\\"cpu\\\":\\\"$KAFKA_DISPATCHER_CPU_REQUEST\\\"")
+    );
+    let platform: u64 = PLATFORM_CPU_REQUESTS.iter().map(|(_, m)| m).sum::<u64>() + dispatcher;
+
+    let docs = all();
+    let under = |dir: &str| {
+        let dir = repo().join(dir);
+        docs.iter()
+            .filter(move |d| d.file.parent() == Some(dir.as_path()))
+            .map(cpu_requests)
+            .sum::<u64>()
+    };
+    let common = under("minikube") + under("knative");
+    for (variant, functions) in [
+        ("keda", under("keda")),
+        ("kafkasource", under("knative/kafkasource")),
+    ] {
+        let total = platform + common + functions;
+        assert!(
+            total + SCALE_OUT_ROOM <= cpus,
+            "{variant}: {total}m requested ({platform}m platform, {common}m tickermesh, {functions}m \
+             {variant}) + {SCALE_OUT_ROOM}m to scale out > {cpus}m"
+        );
+    }
+}
+
+#[test]
+fn mysql_is_ready_only_when_a_login_over_tcp_works() {
+    let docs = all();
+    let mysql = docs
+        .iter()
+        .find(|d| d.kind() == "StatefulSet" && d.name() == "tickermesh-mysql")
+        .unwrap();
+    let c = containers(mysql)[0];
+    let command: Vec<&str> = c["readinessProbe"]["exec"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let script = command.join(" ");
+    assert!(
+        !script.contains("mysqladmin"),
+        "ping answers on access denied too: {script}"
+    );
+    for needle in [
+        "--protocol=TCP",
+        "--host=127.0.0.1",
+        "--user=root",
+        "--execute=",
+    ] {
+        assert!(script.contains(needle), "{needle}: {script}");
+    }
+    // The password from the container's environment, on no command line.
+    assert!(
+        script.contains("MYSQL_PWD=\"$MYSQL_ROOT_PASSWORD\""),
+        "{script}"
+    );
+    assert!(
+        !script.contains(" -p") && !script.contains("--password"),
+        "{script}"
+    );
+    let password = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "MYSQL_ROOT_PASSWORD")
+        .unwrap();
+    assert!(password["value"].is_null() && password["valueFrom"]["secretKeyRef"].is_object());
+    // The volume up.sh checks the password of is this StatefulSet's first claim.
+    let claim = mysql.value["spec"]["volumeClaimTemplates"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap();
+    assert_eq!(up_var("MYSQL_PVC"), format!("{claim}-{}-0", mysql.name()));
+}
+
+#[test]
+fn knative_readiness_probes_leave_the_period_to_knative() {
+    let docs = all();
+    let mut checked = 0;
+    for svc in services(&docs) {
+        for c in containers(svc) {
+            let probe = &c["readinessProbe"];
+            assert!(probe.is_object(), "{}: a readiness probe", svc.name());
+            assert!(
+                probe.get("periodSeconds").is_none(),
+                "{}: periodSeconds turns off Knative's fast readiness polling",
+                svc.name()
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 7);
+}
+
+#[test]
+fn schemas_are_in_the_repository_with_their_provenance() {
+    // Inside the repository itself (canonical paths: `repo/../shared` is outside), so that a
+    // clone tests on its own.
+    let dir = schemas_dir();
+    let inside = dir
+        .canonicalize()
+        .unwrap()
+        .starts_with(repo().canonicalize().unwrap());
+    assert!(inside, "{}", dir.display());
+    let used: BTreeSet<_> = all()
+        .iter()
+        .map(|d| schema_path(d.api_version(), d.kind()).expect("a schema for every kind"))
+        .collect();
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let mut files = 0;
+    for sub in ["k8s", "crds"] {
+        for entry in std::fs::read_dir(dir.join(sub))
+            .unwrap()
+            .filter_map(Result::ok)
+        {
+            let path = entry.path();
+            let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            assert!(
+                used.contains(&path),
+                "{stem}: copied but no manifest uses it"
+            );
+            assert!(
+                readme.contains(&format!("`{stem}")),
+                "{stem}: no provenance in the README"
+            );
+            files += 1;
+        }
+    }
+    assert_eq!(files, used.len());
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tickermesh::up::{self, UpConfig};
 use tickermesh_api::v1::RegisterUserRequest;
 use tickermesh_collect::{CollectConfig, MarketKind};
-use tickermesh_core::store::StoreOptions;
+use tickermesh_core::config::{DatabaseConfig, ServiceConfig};
 use tickermesh_notify::{MailConfig, MailSettings};
+use tickermesh_query::QueryConfig;
 use tickermesh_tests::yahoo::{FakeYahoo, Reply};
 use tickermesh_tests::{eventually, on_both_backends, Backend, TestDb, TestServer};
 
@@ -17,11 +18,14 @@ fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo) -> UpConfig {
     UpConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_owned(),
-        database_url: db.url.clone(),
-        store: StoreOptions::default(),
-        idempotency_ttl: Duration::from_secs(60),
-        shutdown_grace: Duration::from_secs(1),
-        query_cache_ttl: Duration::ZERO,
+        service: ServiceConfig {
+            database: DatabaseConfig::url(&db.url),
+            idempotency_ttl: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(1),
+        },
+        query: QueryConfig {
+            cache_ttl: Duration::ZERO,
+        },
         collect: CollectConfig {
             market: MarketKind::Yahoo,
             yahoo_base_url: yahoo.base_url().parse().unwrap(),
@@ -106,8 +110,9 @@ async fn run(backend: Backend, kafka: bool) {
         config.collect.quotes_topic = tickermesh_tests::kafka::topic("up-quotes", 1).await;
         config.alerts_topic = tickermesh_tests::kafka::topic("up-alerts", 1).await;
     }
-    let app = up::build(&config).await.unwrap();
-    let server = TestServer::start(app).await;
+    // The mesh's tasks run while `mesh` lives.
+    let mesh = up::build(&config).await.unwrap();
+    let server = TestServer::start(mesh.router.clone()).await;
     server
         .commands()
         .await

@@ -150,11 +150,12 @@ on_both_backends!(latest_history, latest_and_history);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latest_is_cached_for_at_most_the_ttl() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let ctx = db
-        .context()
-        .await
-        .with_query_cache_ttl(std::time::Duration::from_millis(300));
-    let server = tickermesh_tests::TestServer::start(tickermesh::router(ctx.clone()).await).await;
+    let ctx = db.context().await;
+    let query = tickermesh_query::QueryConfig {
+        cache_ttl: std::time::Duration::from_millis(300),
+    };
+    let server =
+        tickermesh_tests::TestServer::start(tickermesh::router(ctx.clone(), &query).await).await;
     server
         .commands()
         .await

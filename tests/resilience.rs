@@ -24,7 +24,7 @@ async fn database_outage_is_unavailable_then_recovers() {
     };
     let store = Store::open(&proxied, &options).expect("open");
     let ctx = Context::new(store, Duration::from_secs(60));
-    let server = TestServer::start(tickermesh::router(ctx).await).await;
+    let server = TestServer::start(tickermesh::router(ctx, &Default::default()).await).await;
     let mut c = server.commands().await;
     let mut q = server.queries().await;
     c.register_user(RegisterUserRequest {

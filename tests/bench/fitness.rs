@@ -2,6 +2,13 @@
 //! MariaDB and the Kafka broker of tests/tools.sh): time from exec to the first answered
 //! request on its port, resident memory once idle, and the stripped release binary's size.
 //! Targets: ready ≤ 20 ms with the database reachable, idle RSS ≤ 15 MB, binary ≤ 20 MB.
+//!
+//! Then the function images (minikube/Dockerfile's runtime stage, built by podman from these
+//! release binaries; needs podman and runc): each image's size, and `podman run` → first
+//! answer of each function next to the same for a trivial static server
+//! (tests/containers/ready.c) in an image from the same stage and storage, so that the app's
+//! own share of a container start shows. Targets: image ≤ 40 MB, the app's share ≤ 50 ms.
+//! `cargo bench --bench fitness -- containers` runs only this part.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,7 +16,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tickermesh_tests::containers::{build_images, profile_dir, Container, Podman, FUNCTIONS};
 use tickermesh_tests::proc::free_port;
+use tickermesh_tests::smtp::SmtpServer;
 use tickermesh_tests::{kafka, Backend, TestDb};
 
 fn release_bin(name: &str) -> PathBuf {
@@ -57,12 +66,17 @@ async fn main() {
     assert!(status.success());
     let db = TestDb::new(Backend::MariaDb).await;
     db.store().await.close().await; // schema in place, as after the first deploy
+    if !std::env::args().any(|a| a == "containers") {
+        binaries(&db);
+    }
+    containers(&db);
+}
+
+fn binaries(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     println!("| function | exec → ready (median of 5) | idle RSS | binary |");
     println!("|---|---|---|---|");
-    for f in [
-        "register", "update", "delete", "query", "collect", "evaluate", "notify",
-    ] {
+    for f in FUNCTIONS {
         let bin = release_bin(&format!("tickermesh-{f}"));
         let size = std::fs::metadata(&bin).unwrap().len();
         let mut ready = Vec::new();
@@ -100,6 +114,68 @@ async fn main() {
             ready[2].as_secs_f64() * 1000.0,
             rss as f64 / 1024.0,
             size as f64 / 1_048_576.0
+        );
+    }
+}
+
+/// The median of `rounds` runs of `podman run` → first 200 answer to GET /metrics.
+fn run_to_ready(
+    podman: &Podman,
+    image: &tickermesh_tests::containers::Image,
+    env: &[(&str, String)],
+) -> Duration {
+    let mut ready: Vec<Duration> = (0..5)
+        .map(|_| {
+            let port = free_port();
+            let mut env = env.to_vec();
+            env.push(("PORT", port.to_string()));
+            let (container, took) =
+                Container::start_until_ready(podman, image, &env, port, "/metrics");
+            drop(container);
+            took
+        })
+        .collect();
+    ready.sort();
+    ready[2]
+}
+
+fn containers(db: &TestDb) {
+    let podman = Podman::new();
+    let smtp = SmtpServer::start();
+    let mut env = kafka::env();
+    env.extend([
+        ("TICKERMESH_DATABASE_URL", db.url.clone()),
+        ("TICKERMESH_SMTP_URL", smtp.url()),
+        ("TICKERMESH_LOG", "warn".into()),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(dir.path().join("tickermesh-ready"))
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/containers/ready.c"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building tests/containers/ready.c");
+    let baseline = build_images(&podman, dir.path(), &["ready"]).remove(0);
+    let images = build_images(&podman, &profile_dir(), &FUNCTIONS);
+    let base = run_to_ready(&podman, &baseline, &[]);
+    let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!();
+    println!("| image | size | podman run → ready (median of 5) | app's share |");
+    println!("|---|---|---|---|");
+    println!(
+        "| trivial static server | {:.1} MB | {:.1} ms | — |",
+        mb(baseline.size()),
+        ms(base)
+    );
+    for (f, image) in FUNCTIONS.iter().zip(&images) {
+        let ready = run_to_ready(&podman, image, &env);
+        println!(
+            "| {f} | {:.1} MB | {:.1} ms | {:.1} ms |",
+            mb(image.size()),
+            ms(ready),
+            ms(ready.saturating_sub(base))
         );
     }
 }

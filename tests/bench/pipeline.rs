@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use tickermesh::up::{self, UpConfig};
 use tickermesh_collect::{CollectConfig, Collector, MarketKind};
+use tickermesh_core::config::{DatabaseConfig, ServiceConfig};
 use tickermesh_core::events::ChannelBus;
-use tickermesh_core::store::StoreOptions;
 use tickermesh_notify::{MailConfig, MailSettings};
+use tickermesh_query::QueryConfig;
 use tickermesh_tests::db::register;
 use tickermesh_tests::yahoo::{FakeYahoo, Reply};
 use tickermesh_tests::{eventually, kafka, ping, Backend, TestDb, TestServer};
@@ -84,11 +85,14 @@ async fn tick_to_email() {
     let config = UpConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
-        database_url: db.url.clone(),
-        store: StoreOptions::default(),
-        idempotency_ttl: Duration::from_secs(60),
-        shutdown_grace: Duration::from_secs(1),
-        query_cache_ttl: Duration::ZERO,
+        service: ServiceConfig {
+            database: DatabaseConfig::url(&db.url),
+            idempotency_ttl: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(1),
+        },
+        query: QueryConfig {
+            cache_ttl: Duration::ZERO,
+        },
         collect: collect_config(&yahoo, 8),
         collect_interval: Duration::from_secs(3600),
         alerts_topic: kafka::topic("bench-alerts", 1).await,
@@ -100,7 +104,9 @@ async fn tick_to_email() {
     };
     let mut config = config;
     config.collect.quotes_topic = kafka::topic("bench-quotes", 1).await;
-    let server = TestServer::start(up::build(&config).await.unwrap()).await;
+    // The mesh's tasks run while `mesh` lives.
+    let mesh = up::build(&config).await.unwrap();
+    let server = TestServer::start(mesh.router.clone()).await;
     register(&db.store().await, "b@example.com", "LAT", None, Some(100.0)).await;
     let outbox = dir.path().join("outbox");
     let mails = || std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);

@@ -22,6 +22,7 @@ pub fn settings() -> KafkaSettings {
             ("session.timeout.ms".into(), "6000".into()),
             ("fetch.wait.max.ms".into(), "10".into()),
         ],
+        sasl_password: None,
         lag_interval: Duration::from_millis(200),
     }
 }

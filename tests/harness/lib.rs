@@ -4,6 +4,7 @@
 //! MariaDB comes from `TICKERMESH_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`). A test
 //! that needs it fails, loudly, when it cannot be reached: it never skips.
 
+pub mod containers;
 pub mod db;
 pub mod kafka;
 pub mod manifests;
@@ -99,7 +100,8 @@ impl Drop for TestServer {
 pub async fn spawn_mesh(db: &TestDb) -> (TestServer, Arc<Context>) {
     init_logs();
     let ctx = db.context().await;
-    let server = TestServer::start(tickermesh::router(ctx.clone()).await).await;
+    let query = tickermesh_query::QueryConfig::default();
+    let server = TestServer::start(tickermesh::router(ctx.clone(), &query).await).await;
     (server, ctx)
 }
 

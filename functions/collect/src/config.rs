@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use reqwest::Url;
-use tickermesh_core::config::{var, ConfigError};
+use tickermesh_core::config::{positive_var, var, ConfigError};
 use tickermesh_core::events::DEFAULT_QUOTES_TOPIC;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +43,7 @@ pub struct CollectConfig {
 
 impl CollectConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let concurrency: usize = var("TICKERMESH_COLLECT_CONCURRENCY", 100)?;
-        if concurrency == 0 {
-            return Err(ConfigError {
-                var: "TICKERMESH_COLLECT_CONCURRENCY".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
+        let concurrency: usize = positive_var("TICKERMESH_COLLECT_CONCURRENCY", 100)?;
         let default_base =
             Url::parse("https://query2.finance.yahoo.com").map_err(|e| ConfigError {
                 var: "TICKERMESH_YAHOO_BASE_URL".into(),

@@ -5,6 +5,8 @@ use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use crate::store::StoreOptions;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,15 @@ where
     }
 }
 
+/// Reads `name` like [`var`]; 0 or less is refused.
+pub fn positive_var<T>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + Default + Display,
+    T::Err: Display,
+{
+    positive(name, var(name, default)?)
+}
+
 fn positive<T: PartialOrd + Default + Display>(name: &str, value: T) -> Result<T, ConfigError> {
     if value <= T::default() {
         return Err(ConfigError {
@@ -55,45 +66,88 @@ fn positive<T: PartialOrd + Default + Display>(name: &str, value: T) -> Result<T
 /// The embedded default: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tickermesh.db?mode=rwc";
 
-/// Everything a gRPC function needs: where to listen and which database to use.
+/// A secret from the environment (a password, a URL that may hold one): never printed, never
+/// in a `Debug` output.
+pub fn secret_opt(name: &str) -> Result<Option<SecretString>, ConfigError> {
+    Ok(var_opt::<String>(name)?.map(SecretString::from))
+}
+
+/// Where the data lives.
 #[derive(Debug, Clone)]
-pub struct FunctionConfig {
-    /// `PORT`, as Knative sets it.
-    pub port: u16,
-    /// `TICKERMESH_DATABASE_URL`: `mysql://…` or `sqlite://…`.
-    pub database_url: String,
+pub struct DatabaseConfig {
+    /// `TICKERMESH_DATABASE_URL`: `mysql://…` or `sqlite://…`; it may carry a password.
+    pub url: SecretString,
     /// `TICKERMESH_DB_MAX_CONNECTIONS` and `TICKERMESH_DB_ACQUIRE_TIMEOUT_MS`.
     pub store: StoreOptions,
+}
+
+impl DatabaseConfig {
+    pub fn from_env(default_url: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: secret_opt("TICKERMESH_DATABASE_URL")?
+                .unwrap_or_else(|| SecretString::from(default_url)),
+            store: StoreOptions {
+                max_connections: positive_var("TICKERMESH_DB_MAX_CONNECTIONS", 16u32)?,
+                acquire_timeout: Duration::from_millis(positive_var(
+                    "TICKERMESH_DB_ACQUIRE_TIMEOUT_MS",
+                    3000u64,
+                )?),
+            },
+        })
+    }
+
+    /// A database given by its URL, with the default pool.
+    pub fn url(url: &str) -> Self {
+        Self {
+            url: SecretString::from(url),
+            store: StoreOptions::default(),
+        }
+    }
+}
+
+/// What every tickermesh server reads the same way, the function containers and
+/// `tickermesh up` alike (only the defaults differ).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub database: DatabaseConfig,
     /// `TICKERMESH_IDEMPOTENCY_TTL_SECS`: how long a command's key is remembered.
     pub idempotency_ttl: Duration,
     /// `TICKERMESH_SHUTDOWN_GRACE_SECS`: how long open requests may finish after SIGTERM.
     pub shutdown_grace: Duration,
-    /// `TICKERMESH_QUERY_CACHE_MS`: how long GetLatestValue may answer from memory (0: never).
-    pub query_cache_ttl: Duration,
+}
+
+impl ServiceConfig {
+    pub fn from_env(
+        default_database_url: &str,
+        default_grace: Duration,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            database: DatabaseConfig::from_env(default_database_url)?,
+            idempotency_ttl: Duration::from_secs(positive_var(
+                "TICKERMESH_IDEMPOTENCY_TTL_SECS",
+                86_400u64,
+            )?),
+            shutdown_grace: Duration::from_secs(var(
+                "TICKERMESH_SHUTDOWN_GRACE_SECS",
+                default_grace.as_secs(),
+            )?),
+        })
+    }
+}
+
+/// Everything a function container needs beyond its own settings.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    /// `PORT`, as Knative sets it.
+    pub port: u16,
+    pub service: ServiceConfig,
 }
 
 impl FunctionConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let store = StoreOptions {
-            max_connections: positive(
-                "TICKERMESH_DB_MAX_CONNECTIONS",
-                var("TICKERMESH_DB_MAX_CONNECTIONS", 16u32)?,
-            )?,
-            acquire_timeout: Duration::from_millis(positive(
-                "TICKERMESH_DB_ACQUIRE_TIMEOUT_MS",
-                var("TICKERMESH_DB_ACQUIRE_TIMEOUT_MS", 3000u64)?,
-            )?),
-        };
         Ok(Self {
             port: var("PORT", 8080u16)?,
-            database_url: var("TICKERMESH_DATABASE_URL", DEFAULT_DATABASE_URL.to_owned())?,
-            store,
-            idempotency_ttl: Duration::from_secs(positive(
-                "TICKERMESH_IDEMPOTENCY_TTL_SECS",
-                var("TICKERMESH_IDEMPOTENCY_TTL_SECS", 86_400u64)?,
-            )?),
-            shutdown_grace: Duration::from_secs(var("TICKERMESH_SHUTDOWN_GRACE_SECS", 10u64)?),
-            query_cache_ttl: Duration::from_millis(var("TICKERMESH_QUERY_CACHE_MS", 1000u64)?),
+            service: ServiceConfig::from_env(DEFAULT_DATABASE_URL, Duration::from_secs(10))?,
         })
     }
 }
@@ -104,15 +158,26 @@ pub struct KafkaSettings {
     /// `TICKERMESH_KAFKA_BROKERS`: `host:port[,host:port…]`.
     pub brokers: String,
     /// Extra librdkafka properties from `TICKERMESH_KAFKA_SECURITY_PROTOCOL`,
-    /// `TICKERMESH_KAFKA_SASL_MECHANISM`, `TICKERMESH_KAFKA_SASL_USERNAME`,
-    /// `TICKERMESH_KAFKA_SASL_PASSWORD` (from a Secret), and consumer tuning
-    /// (`TICKERMESH_KAFKA_SESSION_TIMEOUT_MS`, `TICKERMESH_KAFKA_FETCH_WAIT_MS`).
+    /// `TICKERMESH_KAFKA_SASL_MECHANISM`, `TICKERMESH_KAFKA_SASL_USERNAME`, and consumer
+    /// tuning (`TICKERMESH_KAFKA_SESSION_TIMEOUT_MS`, `TICKERMESH_KAFKA_FETCH_WAIT_MS`).
     pub properties: Vec<(String, String)>,
+    /// `TICKERMESH_KAFKA_SASL_PASSWORD` (from a Secret).
+    pub sasl_password: Option<SecretString>,
     /// `TICKERMESH_KAFKA_LAG_INTERVAL_MS` (default 5000): how often a consumer measures its lag.
-    pub lag_interval: std::time::Duration,
+    pub lag_interval: Duration,
 }
 
 impl KafkaSettings {
+    /// The settings of a broker at `brokers` with librdkafka's defaults.
+    pub fn brokers(brokers: &str) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            properties: Vec::new(),
+            sasl_password: None,
+            lag_interval: Duration::from_secs(5),
+        }
+    }
+
     /// `None` when `TICKERMESH_KAFKA_BROKERS` is unset.
     pub fn from_env() -> Result<Option<Self>, ConfigError> {
         let Some(brokers) = var_opt::<String>("TICKERMESH_KAFKA_BROKERS")? else {
@@ -123,7 +188,6 @@ impl KafkaSettings {
             ("TICKERMESH_KAFKA_SECURITY_PROTOCOL", "security.protocol"),
             ("TICKERMESH_KAFKA_SASL_MECHANISM", "sasl.mechanism"),
             ("TICKERMESH_KAFKA_SASL_USERNAME", "sasl.username"),
-            ("TICKERMESH_KAFKA_SASL_PASSWORD", "sasl.password"),
         ] {
             if let Some(value) = var_opt::<String>(env)? {
                 properties.push((key.to_owned(), value));
@@ -137,7 +201,8 @@ impl KafkaSettings {
         Ok(Some(Self {
             brokers,
             properties,
-            lag_interval: std::time::Duration::from_millis(lag_interval_ms.max(100)),
+            sasl_password: secret_opt("TICKERMESH_KAFKA_SASL_PASSWORD")?,
+            lag_interval: Duration::from_millis(lag_interval_ms.max(100)),
         }))
     }
 }
@@ -155,7 +220,20 @@ mod tests {
         assert!(err.to_string().contains("TICKERMESH_TEST_CONFIG_NUMBER"));
 
         std::env::set_var("TICKERMESH_TEST_CONFIG_EMPTY", " ");
+        assert!(positive_var("TICKERMESH_TEST_CONFIG_EMPTY", 0u32).is_err());
         assert_eq!(var("TICKERMESH_TEST_CONFIG_EMPTY", 7u16).unwrap(), 7);
         assert!(positive("X", 0u32).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let database = DatabaseConfig::url("mysql://app:s3cret-pw@db:3306/tickermesh");
+        let mut kafka = KafkaSettings::brokers("b:9092");
+        kafka.sasl_password = Some("kafka-pw".into());
+        let shown = format!("{database:?} {kafka:?}");
+        assert!(
+            !shown.contains("s3cret-pw") && !shown.contains("kafka-pw"),
+            "{shown}"
+        );
     }
 }

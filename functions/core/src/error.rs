@@ -4,12 +4,6 @@ use tonic::{Code, Status};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl From<crate::events::PublishError> for Error {
-    fn from(e: crate::events::PublishError) -> Self {
-        Self::Broker(e.to_string())
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{field}: {reason}")]
@@ -38,8 +32,11 @@ pub enum Error {
         source: sqlx::Error,
     },
     /// The event broker did not take an event; the caller retries later.
-    #[error("event broker: {0}")]
-    Broker(String),
+    #[error("event broker")]
+    Broker(#[from] crate::events::PublishError),
+    /// The mail server did not take an e-mail for now; the caller retries later.
+    #[error("mail server: {0}")]
+    Mail(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -77,7 +74,7 @@ impl Error {
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::Aborted(_) => Code::Aborted,
-            Self::Unavailable { .. } | Self::Broker(_) => Code::Unavailable,
+            Self::Unavailable { .. } | Self::Broker(_) | Self::Mail(_) => Code::Unavailable,
             Self::Database { .. } | Self::Internal(_) => Code::Internal,
         }
     }
@@ -108,9 +105,13 @@ impl From<Error> for Status {
                 tracing::error!(error = %err, cause = %source, "database error");
                 Status::internal("internal error")
             }
-            Error::Broker(_) => {
-                tracing::warn!(error = %err, "event broker unavailable");
+            Error::Broker(source) => {
+                tracing::warn!(error = %err, cause = %source, "event broker unavailable");
                 Status::unavailable("event broker unavailable, retry later")
+            }
+            Error::Mail(_) => {
+                tracing::warn!(error = %err, "mail server unavailable");
+                Status::unavailable("mail server unavailable, retry later")
             }
             Error::Internal(_) => {
                 tracing::error!(error = %err, "internal error");
@@ -154,6 +155,11 @@ mod tests {
         let status = Status::from(err);
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
+
+        let err = Error::Mail("421 smtp.internal.example busy".into());
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("smtp.internal"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! mode, `ce_` headers) in the cluster, or over an in-process bus in `tickermesh up`.
 
 mod bus;
-mod handler;
+pub(crate) mod handler;
 
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};

@@ -25,6 +25,9 @@ use crate::error::{Error, Result};
 use crate::metrics;
 use crate::store::Store;
 
+/// How often expired keys are purged.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
 /// The effect of a command, run inside the transaction that records its key.
 pub type Effect<'c, R> = Pin<Box<dyn Future<Output = Result<R>> + Send + 'c>>;
 
@@ -207,19 +210,17 @@ impl Idempotency {
             .map_err(|e| Error::db("purge expired idempotency keys", e))
     }
 
-    /// Purges expired records now and then every `every`, until the task is dropped.
-    pub fn spawn_purger(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                match Self::purge_expired(&store, crate::now_unix_ms()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
-                    Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
-                }
+    /// Purges expired records now and then every `every`; runs until its task is dropped.
+    pub async fn purge_every(store: Store, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match Self::purge_expired(&store, crate::now_unix_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
+                Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
             }
-        })
+        }
     }
 }
 

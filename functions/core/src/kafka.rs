@@ -19,6 +19,7 @@ use rdkafka::util::Timeout;
 use rdkafka::Offset;
 
 pub use crate::config::KafkaSettings;
+use crate::events::handler::redelivery_delays;
 use crate::events::{handle_counted, EventHandler, HandleError, PublishError, Publisher};
 
 /// librdkafka settings for a producer (`consumer == false`) or a consumer.
@@ -30,6 +31,12 @@ fn client(settings: &KafkaSettings, consumer: bool) -> ClientConfig {
         if consumer || !consumer_only {
             config.set(k, v);
         }
+    }
+    if let Some(password) = &settings.sasl_password {
+        config.set(
+            "sasl.password",
+            secrecy::ExposeSecret::expose_secret(password),
+        );
     }
     config
 }
@@ -67,11 +74,7 @@ impl KafkaPublisher {
 #[async_trait::async_trait]
 impl Publisher for KafkaPublisher {
     async fn publish(&self, topic: &str, key: &str, event: Event) -> Result<(), PublishError> {
-        let error = |reason: String| PublishError {
-            topic: topic.to_owned(),
-            reason,
-        };
-        let record = MessageRecord::from_event(event).map_err(|e| error(e.to_string()))?;
+        let record = MessageRecord::from_event(event).map_err(|e| PublishError::new(topic, e))?;
         let future = FutureRecord::<str, Vec<u8>>::to(topic)
             .key(key)
             .message_record(&record);
@@ -79,7 +82,7 @@ impl Publisher for KafkaPublisher {
             .send(future, Timeout::After(self.timeout))
             .await
             .map(drop)
-            .map_err(|(e, _)| error(e.to_string()))
+            .map_err(|(e, _)| PublishError::new(topic, e))
     }
 }
 
@@ -177,18 +180,17 @@ pub async fn consume<H: EventHandler + ?Sized>(
                 crate::metrics::event_handled(handler.name(), "invalid", Instant::now());
             }
             Ok(event) => {
-                let mut backoff = Duration::from_millis(200);
-                loop {
-                    match handle_counted(handler.as_ref(), &event).await {
-                        Ok(()) | Err(HandleError::Invalid(_)) => break,
-                        Err(HandleError::Retry(_)) => {}
-                    }
+                let mut delays = redelivery_delays();
+                // Each attempt runs to its end; shutdown is taken between attempts.
+                while let Err(HandleError::Retry(_)) =
+                    handle_counted(handler.as_ref(), &event).await
+                {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(30));
                     tokio::select! {
                         // Not committed: the next consumer of the partition gets it again.
                         () = &mut shutdown => return Ok(()),
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(delay) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
         }

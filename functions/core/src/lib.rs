@@ -5,6 +5,7 @@
 //! configuration, Prometheus metrics and the server scaffolding (health, reflection, `/metrics`,
 //! graceful shutdown).
 
+pub mod command;
 pub mod config;
 mod context;
 pub mod convert;

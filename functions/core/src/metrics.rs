@@ -6,7 +6,8 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, TextEncoder,
 };
 use tonic::{Code, Response, Status};
 
@@ -18,114 +19,97 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 struct Metrics {
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
-    register_user: IntCounterVec,
-    get_latest_value: Histogram,
     idempotent_replays: IntCounterVec,
     events: IntCounterVec,
     event_duration: HistogramVec,
     consumer_lag: IntGaugeVec,
 }
 
-/// Registers a collector in the process-wide registry that `/metrics` serves.
-pub fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
+/// Registers a collector in the process-wide registry that `/metrics` serves. Every metric of
+/// every function is made through this one place: names and labels are constants (checked by
+/// the unit tests), so construction cannot fail at run time for any input.
+#[allow(clippy::expect_used)]
+fn registered<C: prometheus::core::Collector + Clone + 'static>(made: prometheus::Result<C>) -> C {
+    let collector = made.expect("metric names and labels are constants");
     if let Err(e) = prometheus::register(Box::new(collector.clone())) {
         tracing::warn!(error = %e, "metric registered twice");
     }
     collector
 }
 
-// The names and labels below are constants checked by the unit test; construction cannot fail
-// at run time for any input.
-#[allow(clippy::expect_used)]
-static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
-    Metrics {
-    grpc_requests: register(
-        IntCounterVec::new(
-            Opts::new(
-                "tickermesh_grpc_requests_total",
-                "gRPC requests handled, by method and status code.",
-            ),
-            &["method", "code"],
-        )
-        .expect("valid metric"),
+/// A counter family with the given labels.
+pub fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registered(IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+pub fn counter(name: &str, help: &str) -> IntCounter {
+    registered(IntCounter::new(name, help))
+}
+
+pub fn gauge(name: &str, help: &str) -> Gauge {
+    registered(Gauge::new(name, help))
+}
+
+pub fn int_gauge(name: &str, help: &str) -> IntGauge {
+    registered(IntGauge::new(name, help))
+}
+
+pub fn int_gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    registered(IntGaugeVec::new(Opts::new(name, help), labels))
+}
+
+/// A latency histogram ([`LATENCY_BUCKETS`]).
+pub fn histogram(name: &str, help: &str) -> Histogram {
+    registered(Histogram::with_opts(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+    ))
+}
+
+/// A family of latency histograms ([`LATENCY_BUCKETS`]) with the given labels.
+pub fn histogram_vec(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    registered(HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    ))
+}
+
+const GRPC_LABELS: &[&str] = &["method", "code"];
+const EVENT_LABELS: &[&str] = &["function", "outcome"];
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+    grpc_requests: counter_vec(
+        "tickermesh_grpc_requests_total",
+        "gRPC requests handled, by method and status code.",
+        GRPC_LABELS,
     ),
-    grpc_duration: register(
-        HistogramVec::new(
-            HistogramOpts::new(
-                "tickermesh_grpc_request_duration_seconds",
-                "gRPC request latency, by method and status code.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["method", "code"],
-        )
-        .expect("valid metric"),
+    grpc_duration: histogram_vec(
+        "tickermesh_grpc_request_duration_seconds",
+        "gRPC request latency, by method and status code.",
+        GRPC_LABELS,
     ),
-    register_user: register(
-        IntCounterVec::new(
-            Opts::new(
-                "tickermesh_register_user_total",
-                "RegisterUser calls, by outcome (created, already_exists, invalid, error); a replayed \
-                 command counts as the answer it replays.",
-            ),
-            &["outcome"],
-        )
-        .expect("valid metric"),
+    idempotent_replays: counter_vec(
+        "tickermesh_idempotent_replays_total",
+        "Commands answered from a stored response instead of running again, by method.",
+        &["method"],
     ),
-    get_latest_value: register(
-        Histogram::with_opts(
-            HistogramOpts::new(
-                "tickermesh_get_latest_value_duration_seconds",
-                "Time to answer GetLatestValue, successful or not.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("valid metric"),
+    events: counter_vec(
+        "tickermesh_events_total",
+        "CloudEvents handled by the event functions, by function and outcome \
+         (ok, invalid, retry).",
+        EVENT_LABELS,
     ),
-    idempotent_replays: register(
-        IntCounterVec::new(
-            Opts::new(
-                "tickermesh_idempotent_replays_total",
-                "Commands answered from a stored response instead of running again, by method.",
-            ),
-            &["method"],
-        )
-        .expect("valid metric"),
+    event_duration: histogram_vec(
+        "tickermesh_event_duration_seconds",
+        "Time to handle one CloudEvent, by function and outcome.",
+        EVENT_LABELS,
     ),
-    events: register(
-        IntCounterVec::new(
-            Opts::new(
-                "tickermesh_events_total",
-                "CloudEvents handled by the event functions, by function and outcome \
-                 (ok, invalid, retry).",
-            ),
-            &["function", "outcome"],
-        )
-        .expect("valid metric"),
+    consumer_lag: int_gauge_vec(
+        "tickermesh_consumer_lag_messages",
+        "Events waiting for this consumer, as the consumer sees them: on Kafka the \
+         high watermark minus the consumed offset, summed over its partitions; on the \
+         in-process bus the queued events.",
+        &["function", "topic"],
     ),
-    event_duration: register(
-        HistogramVec::new(
-            HistogramOpts::new(
-                "tickermesh_event_duration_seconds",
-                "Time to handle one CloudEvent, by function and outcome.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["function", "outcome"],
-        )
-        .expect("valid metric"),
-    ),
-    consumer_lag: register(
-        IntGaugeVec::new(
-            Opts::new(
-                "tickermesh_consumer_lag_messages",
-                "Events waiting for this consumer, as the consumer sees them: on Kafka the \
-                 high watermark minus the consumed offset, summed over its partitions; on the \
-                 in-process bus the queued events.",
-            ),
-            &["function", "topic"],
-        )
-        .expect("valid metric"),
-    ),
-    }
 });
 
 /// Creates the series of each label value in `values` (a one-label family) at zero. The fixed
@@ -212,21 +196,7 @@ pub async fn observe_grpc<T>(
     m.grpc_duration
         .with_label_values(&[method, code])
         .observe(elapsed);
-    if method == "GetLatestValue" {
-        m.get_latest_value.observe(elapsed);
-    }
     result
-}
-
-/// What RegisterUser answers; the functions that serve it export these at zero.
-pub const REGISTER_OUTCOMES: [&str; 4] = ["created", "already_exists", "invalid", "error"];
-
-pub fn init_register_user() {
-    export_at_zero(&METRICS.register_user, &REGISTER_OUTCOMES);
-}
-
-pub fn register_user(outcome: &'static str) {
-    METRICS.register_user.with_label_values(&[outcome]).inc();
 }
 
 pub fn idempotent_replay(method: &'static str) {
@@ -254,12 +224,12 @@ mod tests {
     async fn observed_calls_show_up_in_the_text() {
         let _ = observe_grpc("GetLatestValue", async { Ok(Response::new(())) }).await;
         let _ = observe_grpc::<()>("GetLatestValue", async { Err(Status::not_found("x")) }).await;
-        register_user("created");
         let text = render();
         assert!(text.contains(
             "tickermesh_grpc_requests_total{code=\"NOT_FOUND\",method=\"GetLatestValue\"} 1"
         ));
-        assert!(text.contains("tickermesh_get_latest_value_duration_seconds_count 2"));
-        assert!(text.contains("tickermesh_register_user_total{outcome=\"created\"} 1"));
+        assert!(text.contains(
+            "tickermesh_grpc_request_duration_seconds_count{code=\"OK\",method=\"GetLatestValue\"} 1"
+        ));
     }
 }

@@ -5,6 +5,7 @@
 #[cfg(feature = "kafka")]
 pub mod event;
 mod grpc;
+pub mod tasks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,7 +17,8 @@ use tokio::net::TcpListener;
 use crate::config::ConfigError;
 
 pub use axum::Router;
-pub use grpc::{grpc_app, run_grpc_function};
+pub use grpc::{run_command_function, run_grpc_function, GrpcApp};
+pub use tasks::{serve_with_tasks, Tasks};
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
@@ -89,6 +91,18 @@ pub fn startup_failed(name: &str, what: &str, error: &dyn std::fmt::Display) -> 
     ExitCode::from(1)
 }
 
+/// A function's configuration: the [`FunctionConfig`] every function reads and its own; or
+/// exit code 2 with a message naming the variable.
+pub fn load_config<C>(
+    name: &str,
+    own_config: impl FnOnce() -> Result<C, ConfigError>,
+) -> Result<(crate::config::FunctionConfig, C), ExitCode> {
+    configured(
+        name,
+        crate::config::FunctionConfig::from_env().and_then(|f| Ok((f, own_config()?))),
+    )
+}
+
 /// The configuration, or exit code 2 with a message naming the variable.
 pub fn configured<T>(name: &str, config: Result<T, ConfigError>) -> Result<T, ExitCode> {
     config.map_err(|e| {
@@ -97,27 +111,23 @@ pub fn configured<T>(name: &str, config: Result<T, ConfigError>) -> Result<T, Ex
     })
 }
 
-/// Serves `app` on `port` until SIGTERM or Ctrl-C (then `on_signal` runs and open requests
-/// get `grace`); the exit code says how it ended.
+/// Serves `app` on `port` with its background `tasks` until SIGTERM or Ctrl-C (then open
+/// requests get `grace`) or until a task ends; the exit code says how it ended.
 pub async fn serve_until_signal(
     name: &str,
     port: u16,
     app: Router,
     grace: Duration,
-    on_signal: impl FnOnce() + Send + 'static,
+    tasks: Tasks,
 ) -> ExitCode {
     let listener = match bind(port).await {
         Ok(l) => l,
         Err(e) => return startup_failed(name, "cannot listen", &e),
     };
     tracing::info!(function = name, port, "serving");
-    let signal = async move {
-        shutdown_signal().await;
-        on_signal();
-    };
-    match serve(listener, app, signal, grace).await {
+    match serve_with_tasks(listener, app, shutdown_signal(), grace, tasks).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => startup_failed(name, "server failed", &e),
+        Err(e) => startup_failed(name, "stopped", &e),
     }
 }
 

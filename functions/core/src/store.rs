@@ -122,6 +122,12 @@ impl Store {
         Ok(store)
     }
 
+    /// [`Store::connect`] to the configured database.
+    pub async fn connect_to(database: &crate::config::DatabaseConfig) -> Result<Self> {
+        use secrecy::ExposeSecret;
+        Self::connect(database.url.expose_secret(), &database.store).await
+    }
+
     pub async fn migrate(&self) -> Result<()> {
         let mut conn = self
             .writer

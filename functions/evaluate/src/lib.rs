@@ -23,18 +23,11 @@ use tickermesh_core::{now_unix_ms, Error, Result};
 
 use crate::crossing::{decide, position, AlertState};
 
-// A constant name and label; construction cannot fail at run time.
-#[allow(clippy::expect_used)]
 static ALERTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    tickermesh_core::metrics::register(
-        IntCounterVec::new(
-            prometheus::Opts::new(
-                "tickermesh_alerts_emitted_total",
-                "Threshold crossings turned into alerts, by direction.",
-            ),
-            &["direction"],
-        )
-        .expect("valid metric"),
+    tickermesh_core::metrics::counter_vec(
+        "tickermesh_alerts_emitted_total",
+        "Threshold crossings turned into alerts, by direction.",
+        &["direction"],
     )
 });
 
@@ -161,16 +154,14 @@ impl EventHandler for Evaluator {
     }
 
     async fn handle(&self, event: &Event) -> std::result::Result<(), HandleError> {
-        let quote =
-            QuoteCollected::from_event(event).map_err(|e| HandleError::Invalid(e.to_string()))?;
+        let quote = QuoteCollected::from_event(event)?;
         if !quote.price.is_finite() || quote.price <= 0.0 {
             return Err(HandleError::Invalid(format!(
                 "price {} is not positive",
                 quote.price
             )));
         }
-        self.evaluate(&quote).await?;
-        Ok(())
+        self.evaluate(&quote).await.map(drop).map_err(Into::into)
     }
 }
 

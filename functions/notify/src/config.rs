@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use lettre::message::Mailbox;
-use tickermesh_core::config::{var, var_opt, ConfigError};
+use tickermesh_core::config::{secret_opt, var, var_opt, ConfigError};
 
 use crate::mailer::MailConfig;
 
@@ -19,15 +19,15 @@ impl MailSettings {
     /// `TICKERMESH_SMTP_URL` (+ `TICKERMESH_SMTP_USERNAME`, `TICKERMESH_SMTP_PASSWORD`) selects
     /// SMTP; otherwise `TICKERMESH_MAIL_OUTBOX`, or `default_outbox` when given.
     pub fn from_env(default_outbox: Option<PathBuf>) -> Result<Self, ConfigError> {
-        let smtp: Option<String> = var_opt("TICKERMESH_SMTP_URL")?;
+        let smtp = secret_opt("TICKERMESH_SMTP_URL")?;
         let outbox: Option<PathBuf> = var_opt("TICKERMESH_MAIL_OUTBOX")?;
         let transport = match (smtp, outbox.or(default_outbox)) {
             (Some(url), _) => {
                 let user: Option<String> = var_opt("TICKERMESH_SMTP_USERNAME")?;
-                let password: Option<String> = var_opt("TICKERMESH_SMTP_PASSWORD")?;
+                let password = secret_opt("TICKERMESH_SMTP_PASSWORD")?;
                 MailConfig::Smtp {
                     url,
-                    credentials: user.map(|u| (u, password.unwrap_or_default())),
+                    credentials: user.map(|u| (u, password.unwrap_or_else(|| "".into()))),
                 }
             }
             (None, Some(dir)) => MailConfig::Outbox(dir),

@@ -24,18 +24,11 @@ use tickermesh_core::{now_unix_ms, Error, Result};
 pub use config::MailSettings;
 pub use mailer::{MailConfig, Mailer, SendError};
 
-// A constant name and label; construction cannot fail at run time.
-#[allow(clippy::expect_used)]
 static EMAILS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    tickermesh_core::metrics::register(
-        IntCounterVec::new(
-            prometheus::Opts::new(
-                "tickermesh_emails_total",
-                "Alert e-mails, by outcome (sent, duplicate, failed_transient, failed_permanent).",
-            ),
-            &["outcome"],
-        )
-        .expect("valid metric"),
+    tickermesh_core::metrics::counter_vec(
+        "tickermesh_emails_total",
+        "Alert e-mails, by outcome (sent, duplicate, failed_transient, failed_permanent).",
+        &["outcome"],
     )
 });
 
@@ -121,7 +114,7 @@ impl Notifier {
             Ok(()) => ("sent", Outcome::Sent, None),
             Err(SendError::Transient(reason)) => {
                 EMAILS.with_label_values(&["failed_transient"]).inc();
-                return Err(Error::Broker(format!("mail not sent yet: {reason}")));
+                return Err(Error::Mail(format!("not sent yet: {reason}")));
             }
             Err(SendError::Permanent(reason)) => {
                 tracing::error!(alert = %alert.alert_id, %reason, "alert e-mail refused; dead-lettered");
@@ -160,13 +153,12 @@ impl EventHandler for Notifier {
     }
 
     async fn handle(&self, event: &Event) -> std::result::Result<(), HandleError> {
-        let alert =
-            ThresholdCrossed::from_event(event).map_err(|e| HandleError::Invalid(e.to_string()))?;
-        self.notify(&alert).await?;
-        Ok(())
+        let alert = ThresholdCrossed::from_event(event)?;
+        self.notify(&alert).await.map(drop).map_err(Into::into)
     }
 }
 
+/// The function's HTTP surface: CloudEvents on `POST /`, `/healthz`, `/metrics`.
 pub fn router(notifier: Arc<Notifier>) -> tickermesh_core::server::Router {
     tickermesh_core::events::event_router(notifier)
 }

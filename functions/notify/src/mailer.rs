@@ -5,14 +5,15 @@ use std::path::PathBuf;
 
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
 pub enum MailConfig {
     /// `TICKERMESH_SMTP_URL`, e.g. `smtp://mail:25`, `smtp://mail:587?tls=required`,
     /// `smtps://mail:465`; credentials from `TICKERMESH_SMTP_USERNAME` / `_PASSWORD`.
     Smtp {
-        url: String,
-        credentials: Option<(String, String)>,
+        url: SecretString,
+        credentials: Option<(String, SecretString)>,
     },
     /// `TICKERMESH_MAIL_OUTBOX`: a folder for `.eml` files.
     Outbox(PathBuf),
@@ -38,10 +39,12 @@ impl Mailer {
     pub fn new(config: &MailConfig) -> Result<Self, String> {
         match config {
             MailConfig::Smtp { url, credentials } => {
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| format!("TICKERMESH_SMTP_URL: {e}"))?;
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                        .map_err(|e| format!("TICKERMESH_SMTP_URL: {e}"))?;
                 if let Some((user, password)) = credentials {
-                    builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+                    let password = password.expose_secret().to_owned();
+                    builder = builder.credentials(Credentials::new(user.clone(), password));
                 }
                 Ok(Self::Smtp(builder.build()))
             }

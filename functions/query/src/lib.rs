@@ -1,6 +1,9 @@
 //! The query function: `TickerQueries` — the latest quote, the average of the N most recent
 //! quotes, and the history of the ticker a user watches.
 
+mod config;
+mod metrics;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,12 +14,14 @@ use tickermesh_api::v1::{
     GetAverageValueRequest, GetAverageValueResponse, GetHistoryRequest, GetHistoryResponse,
     GetLatestValueRequest, GetLatestValueResponse,
 };
+use tickermesh_core::command::answer;
 use tickermesh_core::domain::{Count, Email, Ticker};
-use tickermesh_core::server::{grpc_app, Router};
+use tickermesh_core::server::{GrpcApp, Router};
 use tickermesh_core::store::{quotes, users};
-use tickermesh_core::{metrics, Context, Error, Result};
-use tonic::service::Routes;
+use tickermesh_core::{Context, Error, Result};
 use tonic::{Request, Response, Status};
+
+pub use config::QueryConfig;
 
 /// The ticker the user watches, or NOT_FOUND for an unknown user.
 async fn watched_ticker(ctx: &Context, raw_email: &str) -> Result<Ticker> {
@@ -122,44 +127,31 @@ impl TickerQueries for Queries {
         &self,
         request: Request<GetLatestValueRequest>,
     ) -> Result<Response<GetLatestValueResponse>, Status> {
-        metrics::observe_grpc("GetLatestValue", async {
-            Ok(Response::new(
-                latest(&self.ctx, self.cache.as_ref(), request.into_inner()).await?,
-            ))
-        })
-        .await
+        let latest = latest(&self.ctx, self.cache.as_ref(), request.into_inner());
+        answer("GetLatestValue", metrics::time_latest(latest)).await
     }
 
     async fn get_average_value(
         &self,
         request: Request<GetAverageValueRequest>,
     ) -> Result<Response<GetAverageValueResponse>, Status> {
-        metrics::observe_grpc("GetAverageValue", async {
-            Ok(Response::new(
-                average(&self.ctx, request.into_inner()).await?,
-            ))
-        })
-        .await
+        answer("GetAverageValue", average(&self.ctx, request.into_inner())).await
     }
 
     async fn get_history(
         &self,
         request: Request<GetHistoryRequest>,
     ) -> Result<Response<GetHistoryResponse>, Status> {
-        metrics::observe_grpc("GetHistory", async {
-            Ok(Response::new(
-                history(&self.ctx, request.into_inner()).await?,
-            ))
-        })
-        .await
+        answer("GetHistory", history(&self.ctx, request.into_inner())).await
     }
 }
 
-pub fn service(ctx: Arc<Context>) -> TickerQueriesServer<Queries> {
-    let cache = latest_cache(ctx.query_cache_ttl);
+pub fn service(ctx: Arc<Context>, config: &QueryConfig) -> TickerQueriesServer<Queries> {
+    metrics::init();
+    let cache = latest_cache(config.cache_ttl);
     TickerQueriesServer::new(Queries { ctx, cache })
 }
 
-pub async fn router(ctx: Arc<Context>) -> Router {
-    grpc_app(Routes::new(service(ctx)), &["tickermesh.v1.TickerQueries"]).await
+pub async fn router(ctx: Arc<Context>, config: QueryConfig) -> Router {
+    GrpcApp::new().service(service(ctx, &config)).router().await
 }

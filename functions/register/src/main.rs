@@ -2,6 +2,9 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tickermesh_core::server::run_grpc_function("tickermesh-register", tickermesh_register::router)
-        .await
+    tickermesh_core::server::run_command_function(
+        "tickermesh-register",
+        tickermesh_register::router,
+    )
+    .await
 }

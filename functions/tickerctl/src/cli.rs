@@ -34,32 +34,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Register an e-mail watching a ticker, with optional thresholds.
-    Register {
-        email: String,
-        ticker: String,
-        /// Alert when the price falls below this.
-        #[arg(long)]
-        min: Option<f64>,
-        /// Alert when the price rises above this.
-        #[arg(long)]
-        max: Option<f64>,
-    },
+    Register(RegisterArgs),
     /// Change the ticker or thresholds; what you leave out stays as it is.
-    Update {
-        email: String,
-        #[arg(long)]
-        ticker: Option<String>,
-        #[arg(long, conflicts_with = "clear_min")]
-        min: Option<f64>,
-        #[arg(long, conflicts_with = "clear_max")]
-        max: Option<f64>,
-        /// Remove the lower threshold.
-        #[arg(long)]
-        clear_min: bool,
-        /// Remove the upper threshold.
-        #[arg(long)]
-        clear_max: bool,
-    },
+    Update(UpdateArgs),
     /// Delete a user.
     Delete { email: String },
     /// The latest price of the user's ticker.
@@ -81,6 +58,35 @@ pub enum Command {
     Status(StatusArgs),
     /// Load generator: C concurrent clients for T seconds; prints throughput and latency.
     Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RegisterArgs {
+    pub email: String,
+    pub ticker: String,
+    /// Alert when the price falls below this.
+    #[arg(long)]
+    pub min: Option<f64>,
+    /// Alert when the price rises above this.
+    #[arg(long)]
+    pub max: Option<f64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpdateArgs {
+    pub email: String,
+    #[arg(long)]
+    pub ticker: Option<String>,
+    #[arg(long, conflicts_with = "clear_min")]
+    pub min: Option<f64>,
+    #[arg(long, conflicts_with = "clear_max")]
+    pub max: Option<f64>,
+    /// Remove the lower threshold.
+    #[arg(long)]
+    pub clear_min: bool,
+    /// Remove the upper threshold.
+    #[arg(long)]
+    pub clear_max: bool,
 }
 
 #[derive(Args, Debug, Clone)]

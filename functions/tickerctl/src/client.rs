@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
@@ -72,19 +73,20 @@ impl Retry {
         F: Fn(C, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
-        let mut backoff = Duration::from_millis(100);
-        let mut tries = 0;
-        loop {
-            let request = self.request(message.clone(), idempotency_key);
-            match rpc(client.clone(), request).await {
-                Ok(response) => return Ok(response.into_inner()),
-                Err(status) if retryable(status.code()) && tries < self.retries => {
-                    tries += 1;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(3200));
-                }
-                Err(status) => return Err(ClientError::Rpc(status)),
-            }
-        }
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_millis(3200))
+            .with_max_times(self.retries as usize);
+        (|| {
+            rpc(
+                client.clone(),
+                self.request(message.clone(), idempotency_key),
+            )
+        })
+        .retry(backoff)
+        .when(|status| retryable(status.code()))
+        .await
+        .map(Response::into_inner)
+        .map_err(ClientError::Rpc)
     }
 }

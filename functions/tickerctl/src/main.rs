@@ -5,6 +5,7 @@ mod chart;
 mod cli;
 mod client;
 mod commands;
+mod output;
 mod status;
 
 use std::process::ExitCode;

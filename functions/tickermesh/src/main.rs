@@ -1,9 +1,12 @@
 //! `tickermesh up` starts the whole system locally.
 
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use tickermesh::up::{self, UpConfig};
+use clap::{Args, Parser, Subcommand};
+use tickermesh::config::{sqlite_url, UpConfig};
+use tickermesh_core::config::DatabaseConfig;
 use tickermesh_core::domain::Ticker;
 use tickermesh_core::store::Store;
 
@@ -18,17 +21,26 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args)]
+struct DataDir {
+    /// Folder of the SQLite file and the e-mail outbox.
+    #[arg(long, env = "TICKERMESH_DATA_DIR", default_value = ".tickermesh")]
+    data_dir: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run every function in this process on the embedded default (SQLite in .tickermesh/).
     /// Configured by TICKERMESH_* variables (see README); flags override them.
     Up {
-        /// Port for gRPC and /metrics [env: TICKERMESH_PORT, default 50051]
-        #[arg(long)]
-        port: Option<u16>,
-        /// Folder for the SQLite file [env: TICKERMESH_DATA_DIR, default .tickermesh]
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
+        /// Address to listen on.
+        #[arg(long, env = "TICKERMESH_HOST", default_value = "127.0.0.1")]
+        host: IpAddr,
+        /// Port for gRPC and /metrics.
+        #[arg(long, env = "TICKERMESH_PORT", default_value_t = 50051)]
+        port: u16,
+        #[command(flatten)]
+        data: DataDir,
     },
     /// Write simulated quotes for a ticker into the local database (demos, benchmarks).
     Seed {
@@ -39,30 +51,21 @@ enum Command {
         /// Price the walk starts from.
         #[arg(long, default_value_t = 100.0)]
         start: f64,
-        /// Folder of the SQLite file [env: TICKERMESH_DATA_DIR, default .tickermesh]
-        #[arg(long)]
-        data_dir: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        data: DataDir,
     },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tickermesh_core::telemetry::init();
-    let command = Cli::parse().command;
-    let mut config = match UpConfig::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tickermesh: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match command {
-        Command::Up { port, data_dir } => {
-            if let Some(port) = port {
-                config.addr.set_port(port);
-            }
-            config.use_data_dir(data_dir);
-            up::run(config, tickermesh_core::server::shutdown_signal())
+    let result = match Cli::parse().command {
+        Command::Up { host, port, data } => {
+            let config = match UpConfig::from_env(SocketAddr::new(host, port), data.data_dir) {
+                Ok(c) => c,
+                Err(e) => return invalid_config(&e),
+            };
+            tickermesh::up::run(config, tickermesh_core::server::shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())
         }
@@ -70,10 +73,13 @@ async fn main() -> ExitCode {
             ticker,
             count,
             start,
-            data_dir,
+            data,
         } => {
-            config.use_data_dir(data_dir);
-            seed(&config, &ticker, count, start).await
+            let database = match DatabaseConfig::from_env(&sqlite_url(&data.data_dir)) {
+                Ok(d) => d,
+                Err(e) => return invalid_config(&e),
+            };
+            seed(&database, &data.data_dir, &ticker, count, start).await
         }
     };
     match result {
@@ -85,10 +91,21 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn seed(config: &UpConfig, ticker: &str, count: u32, start: f64) -> Result<(), String> {
+fn invalid_config(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("tickermesh: {error}");
+    ExitCode::from(2)
+}
+
+async fn seed(
+    database: &DatabaseConfig,
+    data_dir: &std::path::Path,
+    ticker: &str,
+    count: u32,
+    start: f64,
+) -> Result<(), String> {
     let ticker = Ticker::parse("--ticker", ticker).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| e.to_string())?;
-    let store = Store::connect(&config.database_url, &config.store)
+    std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+    let store = Store::connect_to(database)
         .await
         .map_err(|e| e.to_string())?;
     let stored = tickermesh::seed::seed(&store, &ticker, count, start)

@@ -1,101 +1,23 @@
 //! `tickermesh up`: the whole system on one machine, SQLite in a local folder by default.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
-
 use std::sync::Arc;
 
-use tickermesh_collect::{CollectConfig, Collector};
-use tickermesh_core::config::{self, ConfigError, KafkaSettings};
-use tickermesh_core::events::{consume_channel, ChannelBus, Publisher, DEFAULT_ALERTS_TOPIC};
-use tickermesh_core::server::Router;
-use tickermesh_core::store::StoreOptions;
+use secrecy::ExposeSecret;
+use tickermesh_collect::Collector;
+use tickermesh_core::config::KafkaSettings;
+use tickermesh_core::events::{consume_channel, ChannelBus, Publisher};
+use tickermesh_core::idempotency::{Idempotency, PURGE_INTERVAL};
+use tickermesh_core::server::tasks::ServeError;
+use tickermesh_core::server::{serve_with_tasks, Router, Tasks};
 use tickermesh_core::Context;
 use tickermesh_evaluate::Evaluator;
-use tickermesh_notify::{MailConfig, MailSettings, Mailer, Notifier};
+use tickermesh_notify::{MailConfig, Mailer, Notifier};
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone)]
-pub struct UpConfig {
-    /// `TICKERMESH_HOST` (default 127.0.0.1) and `TICKERMESH_PORT` (default 50051).
-    pub addr: SocketAddr,
-    /// `TICKERMESH_DATA_DIR` (default `.tickermesh`): the SQLite file and, later, the outbox.
-    pub data_dir: PathBuf,
-    /// `TICKERMESH_DATABASE_URL`; default a SQLite file in the data folder.
-    pub database_url: String,
-    pub store: StoreOptions,
-    pub idempotency_ttl: Duration,
-    pub shutdown_grace: Duration,
-    /// `TICKERMESH_QUERY_CACHE_MS` (default 1000): how long GetLatestValue may answer from memory.
-    pub query_cache_ttl: Duration,
-    /// The collector's settings (`TICKERMESH_MARKET`, `TICKERMESH_YAHOO_*`, …).
-    pub collect: CollectConfig,
-    /// `TICKERMESH_COLLECT_INTERVAL_SECS` (default 60): time between ticks; the first is at start.
-    pub collect_interval: Duration,
-    /// `TICKERMESH_ALERTS_TOPIC`.
-    pub alerts_topic: String,
-    /// E-mail: an outbox folder in the data folder unless `TICKERMESH_SMTP_URL` is set.
-    pub mail: MailSettings,
-    /// `TICKERMESH_KAFKA_BROKERS` (and the other `TICKERMESH_KAFKA_*`): events go through this
-    /// broker instead of the in-process bus (needs a build with `--features kafka`).
-    pub kafka: Option<KafkaSettings>,
-}
-
-impl UpConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let host: IpAddr = config::var("TICKERMESH_HOST", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
-        let port: u16 = config::var("TICKERMESH_PORT", 50051)?;
-        let data_dir: PathBuf = config::var("TICKERMESH_DATA_DIR", PathBuf::from(".tickermesh"))?;
-        let database_url =
-            config::var_opt("TICKERMESH_DATABASE_URL")?.unwrap_or_else(|| sqlite_url(&data_dir));
-        Ok(Self {
-            addr: SocketAddr::new(host, port),
-            database_url,
-            store: StoreOptions::default(),
-            idempotency_ttl: Duration::from_secs(config::var(
-                "TICKERMESH_IDEMPOTENCY_TTL_SECS",
-                86_400,
-            )?),
-            shutdown_grace: Duration::from_secs(config::var("TICKERMESH_SHUTDOWN_GRACE_SECS", 5)?),
-            query_cache_ttl: Duration::from_millis(config::var("TICKERMESH_QUERY_CACHE_MS", 1000)?),
-            collect: CollectConfig::from_env()?,
-            collect_interval: Duration::from_secs(config::var(
-                "TICKERMESH_COLLECT_INTERVAL_SECS",
-                60,
-            )?)
-            .max(Duration::from_secs(1)),
-            alerts_topic: config::var("TICKERMESH_ALERTS_TOPIC", DEFAULT_ALERTS_TOPIC.to_owned())?,
-            mail: MailSettings::from_env(Some(data_dir.join("outbox")))?,
-            kafka: KafkaSettings::from_env()?,
-            data_dir,
-        })
-    }
-
-    /// Moves the data folder; the default SQLite file moves with it unless
-    /// `TICKERMESH_DATABASE_URL` names another database.
-    pub fn use_data_dir(&mut self, dir: Option<PathBuf>) {
-        let Some(dir) = dir else { return };
-        if std::env::var_os("TICKERMESH_DATABASE_URL").is_none() {
-            self.database_url = sqlite_url(&dir);
-        }
-        if let (MailConfig::Outbox(_), None) = (
-            &self.mail.transport,
-            std::env::var_os("TICKERMESH_MAIL_OUTBOX"),
-        ) {
-            self.mail.transport = MailConfig::Outbox(dir.join("outbox"));
-        }
-        self.data_dir = dir;
-    }
-}
-
-/// The embedded default database: a SQLite file in the data folder.
-pub fn sqlite_url(data_dir: &std::path::Path) -> String {
-    format!(
-        "sqlite://{}?mode=rwc",
-        data_dir.join("tickermesh.db").display()
-    )
-}
+pub use crate::config::UpConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpError {
@@ -111,24 +33,32 @@ pub enum UpError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("server failed: {0}")]
-    Serve(std::io::Error),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
     #[error("cannot set up {part}: {reason}")]
     Setup { part: &'static str, reason: String },
 }
 
-/// Opens the database, starts the pipeline (collect on an interval → in-process bus →
-/// evaluate → notify) and returns the router of the whole mesh: every gRPC function, a manual
-/// tick on `POST /collect`, and one `/metrics`. The pipeline's tasks run until the process
-/// ends.
-pub async fn build(config: &UpConfig) -> Result<Router, UpError> {
+/// The local mesh, built: its router and the tasks behind it (the consumers, the ticker, the
+/// idempotency purge). Dropping the tasks aborts them, so whoever serves the router holds them.
+pub struct Mesh {
+    pub router: Router,
+    pub tasks: Tasks,
+}
+
+/// Opens the database, starts the pipeline (collect on an interval → in-process bus or Kafka
+/// → evaluate → notify) and builds the router of the whole mesh: every gRPC function, a
+/// manual tick on `POST /collect`, and one `/metrics`.
+pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| UpError::DataDir {
         path: config.data_dir.clone(),
         source,
     })?;
-    let ctx = Context::connect_url(&config.database_url, &config.store, config.idempotency_ttl)
-        .await?
-        .with_query_cache_ttl(config.query_cache_ttl);
+    let service = &config.service;
+    let ctx = Context::connect(&service.database, service.idempotency_ttl).await?;
+    let mut tasks = Tasks::new();
+    let purge = Idempotency::purge_every(ctx.store.clone(), PURGE_INTERVAL);
+    tasks.spawn_until_stopped("the idempotency purge", purge);
     let setup = |part: &'static str| move |reason: String| UpError::Setup { part, reason };
 
     let mailer = Mailer::new(&config.mail.transport).map_err(setup("e-mail"))?;
@@ -148,19 +78,14 @@ pub async fn build(config: &UpConfig) -> Result<Router, UpError> {
             let quotes = bus.topic(&config.collect.quotes_topic, 1024);
             let alerts = bus.topic(&config.alerts_topic, 1024);
             let bus = Arc::new(bus);
-            tokio::spawn(consume_channel(
-                config.collect.quotes_topic.clone(),
-                quotes,
-                evaluator(bus.clone()),
-            ));
-            tokio::spawn(consume_channel(
-                config.alerts_topic.clone(),
-                alerts,
-                notifier,
-            ));
+            let topic = config.collect.quotes_topic.clone();
+            let evaluate = consume_channel(topic, quotes, evaluator(bus.clone()));
+            tasks.spawn_until_stopped("the evaluate consumer", evaluate);
+            let notify = consume_channel(config.alerts_topic.clone(), alerts, notifier);
+            tasks.spawn_until_stopped("the notify consumer", notify);
             bus
         }
-        Some(kafka) => kafka_pipeline(kafka, config, evaluator, notifier)?,
+        Some(kafka) => kafka_pipeline(kafka, config, evaluator, notifier, &mut tasks)?,
     };
     let collector = Arc::new(
         Collector::new(ctx.store.clone(), &config.collect, publisher)
@@ -168,7 +93,7 @@ pub async fn build(config: &UpConfig) -> Result<Router, UpError> {
     );
     let ticker = collector.clone();
     let every = config.collect_interval;
-    tokio::spawn(async move {
+    tasks.spawn_until_stopped("the collector's ticker", async move {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -179,78 +104,93 @@ pub async fn build(config: &UpConfig) -> Result<Router, UpError> {
         }
     });
 
-    Ok(crate::router(ctx)
+    let router = crate::router(ctx, &config.query)
         .await
-        .merge(tickermesh_collect::tick_router("/collect", collector)))
+        .merge(tickermesh_collect::tick_router("/collect", collector));
+    Ok(Mesh { router, tasks })
 }
 
 /// Events through Kafka: one producer, and a consumer group per function on its topic.
-#[cfg(feature = "kafka")]
 fn kafka_pipeline(
     kafka: &KafkaSettings,
     config: &UpConfig,
     evaluator: impl Fn(Arc<dyn Publisher>) -> Arc<Evaluator>,
     notifier: Arc<Notifier>,
+    tasks: &mut Tasks,
 ) -> Result<Arc<dyn Publisher>, UpError> {
-    use tickermesh_core::kafka::{consume, KafkaPublisher};
-    let publisher: Arc<dyn Publisher> =
-        Arc::new(KafkaPublisher::new(kafka).map_err(|e| UpError::Setup {
+    #[cfg(not(feature = "kafka"))]
+    {
+        let _ = (kafka, config, evaluator, notifier, tasks);
+        Err(UpError::Setup {
             part: "Kafka",
-            reason: e.to_string(),
-        })?);
-    let evaluator = evaluator(publisher.clone());
-    let (settings, topic) = (kafka.clone(), config.collect.quotes_topic.clone());
-    tokio::spawn(async move {
-        let group = format!("tickermesh-up-evaluate-{topic}");
-        if let Err(e) = consume(&settings, &group, &topic, evaluator, std::future::pending()).await
-        {
-            tracing::error!(error = %e, "the evaluate consumer stopped");
-        }
-    });
-    let (settings, topic) = (kafka.clone(), config.alerts_topic.clone());
-    tokio::spawn(async move {
-        let group = format!("tickermesh-up-notify-{topic}");
-        if let Err(e) = consume(&settings, &group, &topic, notifier, std::future::pending()).await {
-            tracing::error!(error = %e, "the notify consumer stopped");
-        }
-    });
-    Ok(publisher)
+            reason: "TICKERMESH_KAFKA_BROKERS is set but this build has no Kafka client; \
+                     build with `--features kafka`"
+                .into(),
+        })
+    }
+    #[cfg(feature = "kafka")]
+    {
+        use tickermesh_core::kafka::KafkaPublisher;
+        let publisher: Arc<dyn Publisher> =
+            Arc::new(KafkaPublisher::new(kafka).map_err(|e| UpError::Setup {
+                part: "Kafka",
+                reason: e.to_string(),
+            })?);
+        let evaluate = evaluator(publisher.clone());
+        let quotes = &config.collect.quotes_topic;
+        kafka_consumer(tasks, "the evaluate consumer", kafka, quotes, evaluate);
+        kafka_consumer(
+            tasks,
+            "the notify consumer",
+            kafka,
+            &config.alerts_topic,
+            notifier,
+        );
+        Ok(publisher)
+    }
 }
 
-#[cfg(not(feature = "kafka"))]
-fn kafka_pipeline(
-    _kafka: &KafkaSettings,
-    _config: &UpConfig,
-    _evaluator: impl Fn(Arc<dyn Publisher>) -> Arc<Evaluator>,
-    _notifier: Arc<Notifier>,
-) -> Result<Arc<dyn Publisher>, UpError> {
-    Err(UpError::Setup {
-        part: "Kafka",
-        reason: "TICKERMESH_KAFKA_BROKERS is set but this build has no Kafka client; \
-                 build with `--features kafka`"
-            .into(),
-    })
+/// A consumer group of the local mesh on `topic`, feeding `handler` until the mesh stops.
+#[cfg(feature = "kafka")]
+fn kafka_consumer<H: tickermesh_core::events::EventHandler>(
+    tasks: &mut Tasks,
+    name: &'static str,
+    kafka: &KafkaSettings,
+    topic: &str,
+    handler: Arc<H>,
+) {
+    let (settings, topic) = (kafka.clone(), topic.to_owned());
+    let stopping = tasks.stopping();
+    tasks.spawn(name, async move {
+        let group = format!("tickermesh-up-{}-{topic}", handler.name());
+        tickermesh_core::kafka::consume(&settings, &group, &topic, handler, stopping)
+            .await
+            .map_err(Into::into)
+    });
 }
 
-/// Binds the configured address, prints what runs where, and serves until `shutdown`.
+/// Binds the configured address, prints what runs where, and serves until `shutdown` — or
+/// until one of the mesh's tasks stops, which is an error (exit code 1).
 pub async fn run(
     config: UpConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), UpError> {
-    let app = build(&config).await?;
+    let mesh = build(&config).await?;
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| UpError::Listen {
             addr: config.addr,
             source,
         })?;
-    let addr = listener.local_addr().map_err(UpError::Serve)?;
+    let addr = listener.local_addr().map_err(|source| UpError::Listen {
+        addr: config.addr,
+        source,
+    })?;
     print_banner(&config, addr);
-    let result = tickermesh_core::server::serve(listener, app, shutdown, config.shutdown_grace)
-        .await
-        .map_err(UpError::Serve);
+    let grace = config.service.shutdown_grace;
+    let result = serve_with_tasks(listener, mesh.router, shutdown, grace, mesh.tasks).await;
     println!("tickermesh stopped");
-    result
+    Ok(result?)
 }
 
 fn print_banner(config: &UpConfig, addr: SocketAddr) {
@@ -282,38 +222,40 @@ fn print_banner(config: &UpConfig, addr: SocketAddr) {
     );
     match &config.mail.transport {
         MailConfig::Outbox(dir) => println!("  e-mail   .eml files in {}", dir.display()),
-        MailConfig::Smtp { url, .. } => println!("  e-mail   SMTP {}", redact(url)),
+        MailConfig::Smtp { url, .. } => {
+            println!("  e-mail   SMTP {}", without_password(url.expose_secret()));
+        }
     }
-    println!("  database {}", redact(&config.database_url));
+    let database = config.service.database.url.expose_secret();
+    println!("  database {}", without_password(database));
     println!("try: tickerctl --endpoint http://{addr} register you@example.com AAPL --max 250");
     println!("Ctrl-C stops it.");
 }
 
-/// Hides a password in a database URL before it is printed.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
+/// A URL fit to print: its password left out (by the URL parser, not by hand).
+fn without_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            let _ = url.set_password(None);
+            url.to_string()
         }
-        _ => url.to_owned(),
+        Err(_) => "(a URL that does not parse; not shown)".to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::without_password;
 
     #[test]
     fn passwords_are_not_printed() {
+        let shown = without_password("mysql://app:s3cret@db:3306/tickermesh");
+        assert_eq!(shown, "mysql://app@db:3306/tickermesh");
+        assert_eq!(without_password("mysql://root@db/x"), "mysql://root@db/x");
         assert_eq!(
-            redact("mysql://app:s3cret@db:3306/tickermesh"),
-            "mysql://app:***@db:3306/tickermesh"
+            without_password("sqlite://.tickermesh/tickermesh.db?mode=rwc"),
+            "sqlite://.tickermesh/tickermesh.db?mode=rwc"
         );
-        assert_eq!(redact("mysql://root@db/x"), "mysql://root@db/x");
-        assert_eq!(redact("sqlite://a.db?mode=rwc"), "sqlite://a.db?mode=rwc");
+        assert!(!without_password("smtp://u:p%40ss@mail:587?tls=required").contains("p%40ss"));
     }
 }

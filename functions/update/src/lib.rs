@@ -4,17 +4,12 @@
 use std::sync::Arc;
 
 use tickermesh_api::v1::threshold_change::Change;
-use tickermesh_api::v1::user_commands_server::{UserCommands, UserCommandsServer};
 use tickermesh_api::v1::{self, UpdateUserRequest, UpdateUserResponse};
+use tickermesh_core::command::{serves, Call, Command, UserCommandsService};
 use tickermesh_core::domain::{Email, ThresholdChange, Ticker};
-use tickermesh_core::idempotency::{fingerprint, IdempotencyKey};
-use tickermesh_core::server::{grpc_app, Router};
+use tickermesh_core::server::{GrpcApp, Router};
 use tickermesh_core::store::users;
-use tickermesh_core::{metrics, now_unix_ms, Context, Error, Result};
-use tonic::service::Routes;
-use tonic::{Request, Response, Status};
-
-pub const METHOD: &str = "UpdateUser";
+use tickermesh_core::{now_unix_ms, Context, Error, Result};
 
 fn threshold_change(
     field: &'static str,
@@ -28,23 +23,25 @@ fn threshold_change(
     }
 }
 
-pub async fn handle(
-    ctx: &Context,
-    key: Option<&IdempotencyKey>,
-    request: UpdateUserRequest,
-) -> Result<UpdateUserResponse> {
-    let request_hash = fingerprint(METHOD, &request);
-    let email = Email::parse("email", &request.email)?;
-    let ticker = request
-        .ticker
-        .as_deref()
-        .map(|t| Ticker::parse("ticker", t))
-        .transpose()?;
-    let min = threshold_change("min_price", request.min_price)?;
-    let max = threshold_change("max_price", request.max_price)?;
-    let backend = ctx.store.backend();
-    ctx.idempotency
-        .execute(&ctx.store, key, METHOD, request_hash, move |conn| {
+/// The UpdateUser command.
+pub struct Update;
+
+#[async_trait::async_trait]
+impl Command for Update {
+    type Request = UpdateUserRequest;
+    type Response = UpdateUserResponse;
+
+    async fn handle(&self, call: Call<'_>, request: Self::Request) -> Result<Self::Response> {
+        let email = Email::parse("email", &request.email)?;
+        let ticker = request
+            .ticker
+            .as_deref()
+            .map(|t| Ticker::parse("ticker", t))
+            .transpose()?;
+        let min = threshold_change("min_price", request.min_price)?;
+        let max = threshold_change("max_price", request.max_price)?;
+        let backend = call.ctx.store.backend();
+        call.once(move |conn| {
             Box::pin(async move {
                 let user = users::lock(conn, backend, &email).await?;
                 // Validated against the stored values: a new min must stay below the kept max.
@@ -62,40 +59,13 @@ pub async fn handle(
             })
         })
         .await
-}
-
-pub async fn rpc(
-    ctx: &Context,
-    request: Request<UpdateUserRequest>,
-) -> Result<Response<UpdateUserResponse>, Status> {
-    metrics::observe_grpc(METHOD, async {
-        let key = IdempotencyKey::from_metadata(request.metadata())?;
-        Ok(Response::new(
-            handle(ctx, key.as_ref(), request.into_inner()).await?,
-        ))
-    })
-    .await
-}
-
-#[derive(Clone)]
-pub struct Update {
-    ctx: Arc<Context>,
-}
-
-#[tonic::async_trait]
-impl UserCommands for Update {
-    async fn update_user(
-        &self,
-        request: Request<UpdateUserRequest>,
-    ) -> Result<Response<UpdateUserResponse>, Status> {
-        rpc(&self.ctx, request).await
     }
 }
 
-pub fn service(ctx: Arc<Context>) -> UserCommandsServer<Update> {
-    UserCommandsServer::new(Update { ctx })
-}
-
 pub async fn router(ctx: Arc<Context>) -> Router {
-    grpc_app(Routes::new(service(ctx)), &["tickermesh.v1.UserCommands"]).await
+    let commands = UserCommandsService {
+        update: serves(Update),
+        ..UserCommandsService::new(ctx)
+    };
+    GrpcApp::new().service(commands.server()).router().await
 }

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tickermesh_core::server::run_grpc_function("tickermesh-update", tickermesh_update::router).await
+    tickermesh_core::server::run_command_function("tickermesh-update", tickermesh_update::router)
+        .await
 }

@@ -1,5 +1,3 @@
-use std::fmt;
-
 use crate::error::Error;
 
 /// An e-mail address: trimmed, at most 254 characters, RFC 5322 syntax, lower-cased so that
@@ -32,17 +30,9 @@ impl Email {
         }
         Ok(Self(trimmed.to_lowercase()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_value!(Email);
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,3 @@
-use std::fmt;
-
 use crate::error::Error;
 
 /// A Yahoo Finance symbol: 1-16 of letters, digits, `.`, `-`, `^`, `=`, stored upper-case
@@ -34,17 +32,9 @@ impl Ticker {
         }
         Ok(Self(trimmed.to_ascii_uppercase()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for Ticker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_value!(Ticker);
 
 #[cfg(test)]
 mod tests {

@@ -6,10 +6,21 @@ use cloudevents::Event;
 use tokio::sync::mpsc;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot publish to {topic}: {reason}")]
+#[error("cannot publish to {topic}: {source}")]
 pub struct PublishError {
     pub topic: String,
-    pub reason: String,
+    /// What the broker (or the bus) said, kept as the error's source.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl PublishError {
+    pub fn new(topic: &str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Publishes an event to a topic, keyed (the key orders events per partition on Kafka).
@@ -41,16 +52,12 @@ impl ChannelBus {
 #[async_trait::async_trait]
 impl Publisher for ChannelBus {
     async fn publish(&self, topic: &str, key: &str, event: Event) -> Result<(), PublishError> {
-        let error = |reason: &str| PublishError {
-            topic: topic.to_owned(),
-            reason: reason.to_owned(),
-        };
         let tx = self
             .topics
             .get(topic)
-            .ok_or_else(|| error("no such topic"))?;
+            .ok_or_else(|| PublishError::new(topic, "no such topic"))?;
         tx.send((key.to_owned(), event))
             .await
-            .map_err(|_| error("the consumer has stopped"))
+            .map_err(|_| PublishError::new(topic, "the consumer has stopped"))
     }
 }

@@ -25,12 +25,30 @@ pub enum HandleError {
     Retry(#[from] Error),
 }
 
+/// An event that does not parse is invalid: retrying cannot make it parse.
+impl From<super::EventError> for HandleError {
+    fn from(e: super::EventError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
 #[async_trait::async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     /// The function's name, for metrics and logs.
     fn name(&self) -> &'static str;
 
     async fn handle(&self, event: &Event) -> Result<(), HandleError>;
+}
+
+/// The waits between deliveries of an event that must be retried: doubling from 200 ms to
+/// 30 s, for as long as it takes (the event is never dropped).
+pub(crate) fn redelivery_delays() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(30))
+        .without_max_times()
+        .build()
 }
 
 /// Handles one event, counting and timing it, logging what is skipped or retried.
@@ -88,12 +106,12 @@ pub async fn consume_channel<H: EventHandler + ?Sized>(
     crate::metrics::init_consumer(function, &topic);
     while let Some((_key, event)) = rx.recv().await {
         crate::metrics::consumer_lag(function, &topic, rx.len() as i64);
-        let mut backoff = Duration::from_millis(200);
+        let mut delays = redelivery_delays();
         while let Err(HandleError::Retry(_)) = handle_counted(handler.as_ref(), &event).await {
             // Events pile up behind one that is retried: keep the lag current meanwhile.
             crate::metrics::consumer_lag(function, &topic, rx.len() as i64);
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            let delay = delays.next().unwrap_or(Duration::from_secs(30));
+            tokio::time::sleep(delay).await;
         }
     }
 }

@@ -1,14 +1,15 @@
 //! The life of an event function container (collect, evaluate, notify): its HTTP surface on
 //! `PORT`, and — for a KEDA-scaled Deployment — a Kafka consumer, until SIGTERM.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::startup_failed;
-use crate::config::{var, var_opt, ConfigError, FunctionConfig};
+use crate::config::{var, var_opt, ConfigError};
 use crate::events::EventHandler;
 use crate::kafka::{consume, KafkaPublisher, KafkaSettings};
-use crate::server::Router;
+use crate::server::{Router, Tasks};
 use crate::store::Store;
 
 /// Where an event function reads its input from Kafka directly.
@@ -43,13 +44,6 @@ impl Consume {
     }
 }
 
-/// The database with its schema up to date, or exit code 1.
-pub async fn open_store(name: &str, config: &FunctionConfig) -> Result<Store, ExitCode> {
-    Store::connect(&config.database_url, &config.store)
-        .await
-        .map_err(|e| startup_failed(name, "cannot open the database", &e))
-}
-
 /// A Kafka producer, or exit code 1.
 pub fn kafka_publisher(name: &str, kafka: &KafkaSettings) -> Result<Arc<KafkaPublisher>, ExitCode> {
     KafkaPublisher::new(kafka)
@@ -65,36 +59,49 @@ pub fn required_kafka(why: &str) -> Result<KafkaSettings, ConfigError> {
     })
 }
 
-/// Serves `app` on `PORT` and, when asked, consumes Kafka into `handler`, until SIGTERM or
-/// Ctrl-C; then both stop (the consumer without committing what it has not handled).
-pub async fn run_event_function<H: EventHandler>(
+/// What an event function runs: its HTTP surface and, for a KEDA-scaled Deployment, the
+/// Kafka input it consumes and the handler that takes it.
+pub struct EventFunction {
+    pub app: Router,
+    pub consume: Option<(Consume, Arc<dyn EventHandler>)>,
+}
+
+/// The whole life of an event function container: logging, config (the shared
+/// [`crate::config::FunctionConfig`] and the function's own; exit 2 naming the variable when invalid), the
+/// database, `start` making the function, then serving on `PORT` (and consuming) until SIGTERM
+/// or Ctrl-C; then both stop, the consumer without committing what it has not handled. A
+/// consumer that stops on its own stops the function, with exit code 1.
+pub async fn run_event_function<C, F, Fut>(
     name: &'static str,
-    config: &FunctionConfig,
-    handler: Arc<H>,
-    app: Router,
-    consume_from: Option<Consume>,
-) -> ExitCode {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let consumer = consume_from.map(|c| {
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            consume(&c.settings, &c.group, &c.topic, handler, stopped).await
-        })
-    });
-    let served =
-        super::serve_until_signal(name, config.port, app, config.shutdown_grace, move || {
-            let _ = stop_tx.send(true);
-        })
-        .await;
-    if let Some(consumer) = consumer {
-        match consumer.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return startup_failed(name, "the Kafka consumer failed", &e),
-            Err(e) => return startup_failed(name, "the Kafka consumer panicked", &e),
-        }
+    own_config: impl FnOnce() -> Result<C, ConfigError>,
+    start: F,
+) -> ExitCode
+where
+    F: FnOnce(Store, C) -> Fut,
+    Fut: Future<Output = Result<EventFunction, ExitCode>>,
+{
+    crate::telemetry::init();
+    let (config, own) = match super::load_config(name, own_config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = match Store::connect_to(&config.service.database).await {
+        Ok(s) => s,
+        Err(e) => return startup_failed(name, "cannot open the database", &e),
+    };
+    let function = match start(store, own).await {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let mut tasks = Tasks::new();
+    if let Some((c, handler)) = function.consume {
+        let stopping = tasks.stopping();
+        tasks.spawn("the Kafka consumer", async move {
+            consume(&c.settings, &c.group, &c.topic, handler, stopping)
+                .await
+                .map_err(Into::into)
+        });
     }
-    served
+    let grace = config.service.shutdown_grace;
+    super::serve_until_signal(name, config.port, function.app, grace, tasks).await
 }

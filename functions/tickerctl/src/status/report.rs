@@ -125,7 +125,7 @@ impl Report {
         )
         .filter(|t| *t > 0.0)
         .map(|t| LastCollect {
-            at: crate::commands::time((t * 1000.0) as i64),
+            at: crate::output::time((t * 1000.0) as i64),
             age_seconds: (now - t).max(0.0),
         });
         let mut functions: Vec<FunctionStatus> = grpc

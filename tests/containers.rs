@@ -1,0 +1,493 @@
+//! The function images, built by podman from minikube/Dockerfile's runtime stage fed with the
+//! binaries cargo built, run as Knative runs them: `PORT` set, the image's non-root user, a
+//! read-only root filesystem, no capabilities. Each answers what its Service is probed and
+//! called with and stops on SIGTERM with exit code 0; register and query complete a round trip
+//! on MariaDB; collect → evaluate → notify mail one alert through the tansu broker and a real
+//! SMTP server. Needs podman and runc (tests/tools.sh installs them): without them these tests
+//! fail.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use tickermesh_api::v1::ticker_queries_client::TickerQueriesClient;
+use tickermesh_api::v1::user_commands_client::UserCommandsClient;
+use tickermesh_api::v1::{GetLatestValueRequest, RegisterUserRequest};
+use tickermesh_core::events::{Direction, QuoteCollected, ThresholdCrossed};
+use tickermesh_tests::containers::{debug_images, Container, Images, Podman, FUNCTIONS};
+use tickermesh_tests::db::{insert_prices, register};
+use tickermesh_tests::proc::free_port;
+use tickermesh_tests::smtp::SmtpServer;
+use tickermesh_tests::yahoo::{FakeYahoo, Reply};
+use tickermesh_tests::{eventually, http_get, kafka, keyed, new_key, ping, Backend, TestDb};
+use tonic::transport::Channel;
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+/// The pod's termination grace period in these tests (`podman stop --time`); the functions
+/// are given 2 s to finish open requests, so they must be well inside it.
+const GRACE: Duration = Duration::from_secs(10);
+const READY_WITHIN: Duration = Duration::from_secs(30);
+
+/// A function container on its own port, with the settings every function gets.
+fn start(images: &Images, f: &str, port: u16, env: &[(&'static str, String)]) -> Container {
+    let mut all = vec![
+        ("PORT", port.to_string()),
+        ("TICKERMESH_SHUTDOWN_GRACE_SECS", "2".into()),
+        ("TICKERMESH_LOG", "info,sqlx=warn".into()),
+    ];
+    all.extend(env.iter().cloned());
+    let container = Container::start(&images.podman, images.get(f), &all);
+    container.wait_http_ok(port, "/metrics", READY_WITHIN);
+    container
+}
+
+fn channel(port: u16) -> Channel {
+    Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("url")
+        .connect_lazy()
+}
+
+async fn serving(channel: Channel, service: &str) -> bool {
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .map(|r| r.into_inner().status);
+    matches!(status, Ok(s) if s == ServingStatus::Serving as i32)
+}
+
+async fn reflected_services(channel: Channel) -> Vec<String> {
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    match replies.message().await.expect("reflection reply") {
+        Some(reply) => match reply.message_response {
+            Some(MessageResponse::ListServicesResponse(list)) => {
+                list.service.into_iter().map(|s| s.name).collect()
+            }
+            other => panic!("unexpected reflection reply {other:?}"),
+        },
+        None => panic!("no reflection reply"),
+    }
+}
+
+/// POSTs `data` as one CloudEvent in binary mode, as a KafkaSource delivers a record.
+async fn deliver(port: u16, ty: &str, id: &str, data: &serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-type", ty)
+        .header(
+            "ce-source",
+            "/apis/v1/namespaces/tickermesh/kafkasources/test",
+        )
+        .header("content-type", "application/json")
+        .body(data.to_string())
+        .send()
+        .await
+        .expect("POST the CloudEvent")
+}
+
+/// SIGTERM stops `container` well within the grace period, with exit code 0 (137 would mean it
+/// had to be killed).
+fn stops_cleanly(f: &str, container: &Container) {
+    let (code, took) = container.stop(GRACE);
+    assert_eq!(code, 0, "{f} exited with {code}: {}", container.logs());
+    assert!(took < GRACE, "{f} took {took:?} to stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_image_runs_as_knative_runs_it() {
+    let images = debug_images();
+    for f in FUNCTIONS {
+        let image = images.get(f);
+        assert_eq!(image.inspect("{{.Config.User}}"), "65532:65532", "{f}");
+        assert_eq!(
+            image.inspect("{{.Config.Entrypoint}}"),
+            "[/function]",
+            "{f}"
+        );
+        assert!(
+            image.inspect("{{.Config.Env}}").contains("PORT=8080"),
+            "{f}"
+        );
+    }
+    let db = TestDb::new(Backend::MariaDb).await;
+    let smtp = SmtpServer::start();
+    let yahoo = FakeYahoo::start().await;
+    let mut env = kafka::env();
+    env.extend([
+        ("TICKERMESH_DATABASE_URL", db.url.clone()),
+        ("TICKERMESH_SMTP_URL", smtp.url()),
+        ("TICKERMESH_YAHOO_BASE_URL", yahoo.base_url()),
+        ("TICKERMESH_QUOTES_TOPIC", kafka::topic("quotes", 1).await),
+        ("TICKERMESH_ALERTS_TOPIC", kafka::topic("alerts", 1).await),
+    ]);
+    let running: Vec<(&str, u16, Container)> = FUNCTIONS
+        .iter()
+        .map(|f| {
+            let port = free_port();
+            (*f, port, start(&images, f, port, &env))
+        })
+        .collect();
+
+    for (f, port, container) in &running {
+        let status = container.process_status();
+        assert!(
+            status.contains("\nUid:\t65532\t65532\t65532\t65532\n"),
+            "{f}: {status}"
+        );
+        assert!(
+            status.contains("\nCapEff:\t0000000000000000\n"),
+            "{f}: {status}"
+        );
+        let metrics = http_get(([127, 0, 0, 1], *port).into(), "/metrics").await;
+        assert!(
+            metrics.contains("content-type: text/plain; version=0.0.4"),
+            "{f}: not Prometheus' text format: {metrics}"
+        );
+        let service = match *f {
+            "register" | "update" | "delete" => "tickermesh.v1.UserCommands",
+            "query" => "tickermesh.v1.TickerQueries",
+            _ => continue,
+        };
+        let ch = channel(*port);
+        eventually(READY_WITHIN, "the gRPC service to be SERVING", || {
+            let ch = ch.clone();
+            async move { (serving(ch.clone(), service).await && serving(ch, "").await).then_some(()) }
+        })
+        .await;
+        let services = reflected_services(ch).await;
+        for s in [service, "grpc.health.v1.Health"] {
+            assert!(services.iter().any(|x| x == s), "{f}: {services:?}");
+        }
+    }
+
+    let port = |name: &str| {
+        running
+            .iter()
+            .find(|(f, ..)| *f == name)
+            .map(|r| r.1)
+            .unwrap()
+    };
+    let r = ping(&format!("http://127.0.0.1:{}/", port("collect"))).await;
+    assert_eq!(r.status(), 200, "collect takes the tick");
+    let quote = QuoteCollected {
+        ticker: "AAPL".into(),
+        price: 120.0,
+        currency: "USD".into(),
+        market_time_ms: 5_000,
+        collected_at_ms: 5_001,
+        simulated: false,
+    };
+    let data = serde_json::to_value(&quote).unwrap();
+    let r = deliver(
+        port("evaluate"),
+        "tickermesh.quote.collected",
+        "AAPL@5000",
+        &data,
+    )
+    .await;
+    assert_eq!(r.status(), 202, "evaluate takes a quote");
+    let alert = ThresholdCrossed {
+        alert_id: "containers-1".into(),
+        email: "box@example.com".into(),
+        ticker: "AAPL".into(),
+        price: 99.0,
+        currency: "USD".into(),
+        threshold: 100.0,
+        direction: Direction::Below,
+        market_time_ms: 1_700_000_000_000,
+        simulated: false,
+    };
+    let data = serde_json::to_value(&alert).unwrap();
+    let r = deliver(
+        port("notify"),
+        "tickermesh.threshold.crossed",
+        "containers-1",
+        &data,
+    )
+    .await;
+    assert_eq!(r.status(), 202, "notify takes an alert");
+    let mail = eventually(Duration::from_secs(10), "notify's e-mail", || async {
+        smtp.mails().first().cloned()
+    })
+    .await;
+    assert_eq!(mail.to, vec!["box@example.com".to_owned()]);
+
+    for (f, _, container) in &running {
+        stops_cleanly(f, container);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_and_query_containers_round_trip_on_mariadb() {
+    let images = debug_images();
+    let db = TestDb::new(Backend::MariaDb).await;
+    let env = [("TICKERMESH_DATABASE_URL", db.url.clone())];
+    let (register_port, query_port) = (free_port(), free_port());
+    let register_fn = start(&images, "register", register_port, &env);
+    let query_fn = start(&images, "query", query_port, &env);
+
+    let request = RegisterUserRequest {
+        email: "Box@Example.com".into(),
+        ticker: "aapl".into(),
+        max_price: Some(250.0),
+        ..Default::default()
+    };
+    let user = UserCommandsClient::new(channel(register_port))
+        .register_user(keyed(request.clone(), &new_key()))
+        .await
+        .expect("RegisterUser through the register container")
+        .into_inner()
+        .user
+        .expect("the registered user");
+    assert_eq!(
+        (user.email.as_str(), user.ticker.as_str(), user.max_price),
+        ("box@example.com", "AAPL", Some(250.0))
+    );
+    let err = UserCommandsClient::new(channel(query_port))
+        .register_user(request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "query serves only queries");
+
+    let mut queries = TickerQueriesClient::new(channel(query_port));
+    let latest = GetLatestValueRequest {
+        email: "box@example.com".into(),
+    };
+    let err = queries.get_latest_value(latest.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "no quote yet: {err:?}");
+    let store = db.store().await;
+    insert_prices(&store, "AAPL", &[187.25]).await;
+    store.close().await;
+    let quote = queries
+        .get_latest_value(latest)
+        .await
+        .expect("GetLatestValue through the query container")
+        .into_inner()
+        .quote
+        .expect("a quote");
+    assert_eq!((quote.ticker.as_str(), quote.price), ("AAPL", 187.25));
+    assert_eq!(quote.market_time_unix_ms, 1_000);
+
+    stops_cleanly("register", &register_fn);
+    stops_cleanly("query", &query_fn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collect_evaluate_notify_containers_mail_one_crossing() {
+    let images = debug_images();
+    let db = TestDb::new(Backend::MariaDb).await;
+    let store = db.store().await;
+    register(&store, "ada@example.com", "AAPL", None, Some(250.0)).await;
+    let yahoo = FakeYahoo::start().await;
+    let smtp = SmtpServer::start();
+    let quotes = kafka::topic("quotes", 1).await;
+    let alerts = kafka::topic("alerts", 1).await;
+    let mut env = kafka::env();
+    env.extend([
+        ("TICKERMESH_DATABASE_URL", db.url.clone()),
+        ("TICKERMESH_QUOTES_TOPIC", quotes.clone()),
+        ("TICKERMESH_ALERTS_TOPIC", alerts.clone()),
+    ]);
+    let with = |extra: &[(&'static str, String)]| {
+        let mut all = env.clone();
+        all.extend(extra.iter().cloned());
+        all
+    };
+    let collect_port = free_port();
+    let collect_fn = start(
+        &images,
+        "collect",
+        collect_port,
+        &with(&[("TICKERMESH_YAHOO_BASE_URL", yahoo.base_url())]),
+    );
+    // evaluate and notify as their KEDA Deployments run: consumer groups on the topics.
+    let evaluate_fn = start(
+        &images,
+        "evaluate",
+        free_port(),
+        &with(&[("TICKERMESH_CONSUMER_GROUP", format!("{quotes}-evaluate"))]),
+    );
+    let notify_fn = start(
+        &images,
+        "notify",
+        free_port(),
+        &with(&[
+            ("TICKERMESH_CONSUMER_GROUP", format!("{alerts}-notify")),
+            ("TICKERMESH_SMTP_URL", smtp.url()),
+            (
+                "TICKERMESH_MAIL_FROM",
+                "tickermesh <alerts@example.com>".into(),
+            ),
+        ]),
+    );
+    let tick = |price: f64, market_time_s: i64| {
+        yahoo.set(
+            "AAPL",
+            Reply::Price {
+                price,
+                market_time_s,
+            },
+        );
+        async move {
+            let r = ping(&format!("http://127.0.0.1:{collect_port}/")).await;
+            assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        }
+    };
+
+    tick(260.0, 1_000).await;
+    let mail = eventually(Duration::from_secs(60), "the alert e-mail", || async {
+        smtp.mails().first().cloned()
+    })
+    .await;
+    assert_eq!(mail.to, vec!["ada@example.com".to_owned()]);
+    assert!(
+        mail.data
+            .contains("AAPL rose above your maximum of 250.00 USD."),
+        "{}",
+        mail.data
+    );
+    assert!(mail.data.contains("Price: 260.00 USD"), "{}", mail.data);
+
+    // Still above: evaluated, and no second e-mail for the same crossing.
+    tick(265.0, 1_060).await;
+    eventually(
+        Duration::from_secs(60),
+        "evaluate to see the second quote",
+        || {
+            let pool = store.pool().clone();
+            async move {
+                let t: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(evaluated_market_time_ms) FROM subscriptions")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                (t == Some(1_060_000)).then_some(())
+            }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.mails().len(), 1, "one crossing, one e-mail");
+    store.close().await;
+
+    for (f, container) in [
+        ("collect", &collect_fn),
+        ("evaluate", &evaluate_fn),
+        ("notify", &notify_fn),
+    ] {
+        stops_cleanly(f, container);
+    }
+}
+
+/// minikube/Dockerfile's stages: instructions without comments, split at each `FROM`.
+fn dockerfile_stages() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("minikube/Dockerfile"))
+            .expect("minikube/Dockerfile");
+    let mut stages = vec![String::new()];
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        if line.starts_with("FROM ") {
+            stages.push(String::new());
+        }
+        let stage = stages.last_mut().expect("a stage");
+        stage.push_str(line);
+        stage.push('\n');
+    }
+    stages
+}
+
+/// The seven image builds share the build stage's layer cache only when nothing in it depends
+/// on the function: one release build of all seven binaries, the choice in the runtime stage.
+#[test]
+fn one_build_stage_serves_all_seven_images() {
+    let stages = dockerfile_stages();
+    assert_eq!(stages.len(), 3, "global ARGs, build, runtime: {stages:?}");
+    let (build, runtime) = (&stages[1], &stages[2]);
+    assert!(
+        build.starts_with("FROM ") && build.contains(" AS build"),
+        "{build}"
+    );
+    assert!(
+        !build.contains("ARG ") && !build.contains("FUNCTION"),
+        "the build stage depends on the function:\n{build}"
+    );
+    assert!(build.contains("cargo build --release --locked"), "{build}");
+    for f in FUNCTIONS {
+        let mut words = build.split(|c: char| !c.is_ascii_alphanumeric());
+        assert!(words.any(|w| w == f), "{f} is not built:\n{build}");
+    }
+    assert!(runtime.contains("\nARG FUNCTION\n"), "{runtime}");
+    assert!(
+        runtime.contains("COPY --from=build /out/tickermesh-${FUNCTION}/ /"),
+        "{runtime}"
+    );
+}
+
+/// .dockerignore keeps secrets (minikube/.env) and build output out of the build context: a
+/// context with such files, copied whole into an image by podman, holds only the sources.
+#[test]
+fn secrets_and_build_output_stay_out_of_the_build_context() {
+    let context = tempfile::tempdir().expect("temp dir");
+    let root = context.path();
+    for dir in ["minikube", "target/debug", ".git", "functions/core"] {
+        std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+    }
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".dockerignore"),
+        root.join(".dockerignore"),
+    )
+    .expect("copy .dockerignore");
+    for file in [
+        "minikube/.env",
+        ".env",
+        "target/debug/x",
+        ".git/config",
+        "tickermesh.db",
+        "minikube/env.example",
+        "functions/core/lib.rs",
+    ] {
+        std::fs::write(root.join(file), "MYSQL_ROOT_PASSWORD=not-for-an-image\n").expect("write");
+    }
+    std::fs::write(root.join("Containerfile"), "FROM scratch\nCOPY . /ctx/\n").expect("write");
+    let copied = tempfile::tempdir().expect("temp dir");
+    let output = format!("type=local,dest={}", copied.path().display());
+    let containerfile = root.join("Containerfile");
+    let args: [&OsStr; 4] = [
+        "-f".as_ref(),
+        containerfile.as_ref(),
+        "--output".as_ref(),
+        output.as_ref(),
+    ];
+    let _image = Podman::new().build("context", &args, root);
+    let ctx = copied.path().join("ctx");
+    for kept in ["minikube/env.example", "functions/core/lib.rs"] {
+        assert!(
+            ctx.join(kept).exists(),
+            "{kept} is missing from the context"
+        );
+    }
+    for left_out in ["minikube/.env", ".env", "target", ".git", "tickermesh.db"] {
+        assert!(
+            !ctx.join(left_out).exists(),
+            "{left_out} reached the build context"
+        );
+    }
+}
