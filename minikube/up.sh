@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Deploys tickermesh on a local Minikube: Knative Serving (+ Kourier), Knative Eventing
-# (+ PingSource, + the KafkaSource controller), KEDA, then Kafka, MySQL, Prometheus, the
-# function images (built straight into the cluster) and the manifests of knative/ and keda/.
-# Safe to run again. Secrets come from the environment or minikube/.env (see env.example).
+# Deploys tickermesh on a local Minikube with Calico (which enforces NetworkPolicy): Knative
+# Serving (+ Kourier), Knative Eventing (+ PingSource, + KafkaSource), KEDA, then the network
+# policies, Kafka, MySQL, Prometheus, the function images (built in the cluster) and the
+# manifests of knative/ and keda/. Safe to run again. Secrets: the environment or minikube/.env.
 #
 #   minikube/up.sh               deploy (evaluate and notify as KEDA-scaled Deployments)
 #   minikube/up.sh --kafkasource deploy evaluate and notify as Knative Services + KafkaSource
@@ -18,9 +18,14 @@ KNATIVE_EVENTING_VERSION=knative-v1.23.0
 KNATIVE_KAFKA_VERSION=knative-v1.23.0
 KEDA_VERSION=v2.20.2
 KUBERNETES_VERSION=v1.34.0
-MINIKUBE_CPUS=4
-# The KafkaSource dispatcher (a JVM) requests a whole core by default, which leaves a 4-CPU
-# Minikube about 0.1 core for everything else; it gets this request instead (its limit stays).
+# Five CPUs: what everything below requests (Calico's 250m included) plus room to scale out;
+# tests/manifests.rs adds it up.
+MINIKUBE_CPUS=5
+# The CNI: Minikube's default (bridge or kindnet) ignores NetworkPolicy, so the policies of
+# minikube/network-policies.yaml would be accepted and never enforced; Calico enforces them.
+MINIKUBE_CNI=calico
+# The KafkaSource dispatcher (a JVM) requests a whole core by default, which would leave the
+# functions too little; it gets this request instead (its limit stays).
 KAFKA_DISPATCHER_CPU_REQUEST=250m
 FUNCTIONS=(register update delete query collect evaluate notify)
 # Images are built into the cluster under dev.local, a registry Knative Serving does not resolve
@@ -158,7 +163,16 @@ tag="$(content_tag "$root")"
 
 # 1. The cluster.
 if [ "$dry_run" = 1 ] || ! minikube status >/dev/null 2>&1; then
-  run minikube start --cpus="$MINIKUBE_CPUS" --memory=8192 --kubernetes-version="$KUBERNETES_VERSION"
+  run minikube start --cpus="$MINIKUBE_CPUS" --memory=8192 --kubernetes-version="$KUBERNETES_VERSION" \
+    --cni="$MINIKUBE_CNI"
+fi
+# A cluster started before (or without --cni) may have no CNI that enforces NetworkPolicy: say so.
+if [ "$dry_run" = 1 ]; then
+  printf '+ check: the %s DaemonSet runs in kube-system, or warn that NetworkPolicies are not enforced\n' \
+    "$MINIKUBE_CNI-node"
+elif ! kubectl -n kube-system get daemonset "$MINIKUBE_CNI-node" >/dev/null 2>&1; then
+  echo "up.sh: warning: no $MINIKUBE_CNI-node DaemonSet: this cluster may not enforce the NetworkPolicies" \
+    "(recreate it with: minikube delete && minikube/up.sh)" >&2
 fi
 
 # 2. Knative Serving with Kourier, Knative Eventing, the KafkaSource controller, KEDA.
@@ -181,6 +195,8 @@ done
 
 # 3. Namespace, Secrets (from the environment), Kafka, MySQL, Prometheus.
 run kubectl apply -f "$here/namespace.yaml"
+# Who may connect to what, in place before anything listens in the namespace.
+run kubectl apply -f "$here/network-policies.yaml"
 if [ "$dry_run" = 1 ]; then
   mysql_password="${MYSQL_ROOT_PASSWORD:-<MYSQL_ROOT_PASSWORD>}"
 else
@@ -201,6 +217,8 @@ secret tickermesh-kafka-sasl "sasl=${KAFKA_SASL:-none}" "username=${KAFKA_SASL_U
 # The alert rules and the dashboard are the files the test suite checks (minikube/monitoring).
 configmap tickermesh-prometheus-rules "$here/monitoring/rules.yml"
 configmap tickermesh-grafana-dashboards "$here/monitoring/dashboard.json"
+# The topic Job's pod template cannot change; the Job is safe to run again, so it is made anew.
+run kubectl -n tickermesh delete job tickermesh-kafka-topics --ignore-not-found
 run kubectl apply -f "$here/kafka.yaml" -f "$here/mysql.yaml" -f "$here/prometheus.yaml" \
   -f "$here/grafana.yaml"
 # Prometheus reads its rules at start: a re-run restarts it so changed rules take effect.

@@ -9,7 +9,7 @@ use tickermesh_collect::{CollectConfig, Collector, MarketKind, TickReport};
 use tickermesh_core::events::{ChannelBus, QuoteCollected};
 use tickermesh_core::store::Store;
 use tickermesh_tests::db::register;
-use tickermesh_tests::yahoo::{FakeYahoo, Reply};
+use tickermesh_tests::yahoo::{recent_s, FakeYahoo, Reply};
 use tickermesh_tests::{on_both_backends, Backend, TestDb, TestServer};
 use tokio::sync::mpsc::Receiver;
 
@@ -66,18 +66,19 @@ async fn collects_stores_and_publishes_fresh_quotes(backend: Backend) {
         register(&store, email, ticker, None, Some(1000.0)).await;
     }
     let yahoo = FakeYahoo::start().await;
+    let t0 = recent_s();
     yahoo.set(
         "AAPL",
         Reply::Price {
             price: 189.5,
-            market_time_s: 1_700_000_000,
+            market_time_s: t0,
         },
     );
     yahoo.set(
         "^GSPC",
         Reply::Price {
             price: 5000.25,
-            market_time_s: 1_700_000_010,
+            market_time_s: t0 + 10,
         },
     );
     let (server, mut events) = start(store.clone(), config(&yahoo, 3, 16)).await;
@@ -97,7 +98,7 @@ async fn collects_stores_and_publishes_fresh_quotes(backend: Backend) {
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].0, "AAPL", "keyed by ticker");
     assert_eq!(got[0].1.price, 189.5);
-    assert_eq!(got[0].1.market_time_ms, 1_700_000_000_000);
+    assert_eq!(got[0].1.market_time_ms, t0 * 1000);
     assert!(!got[0].1.simulated);
     assert_eq!(got[1].1.ticker, "^GSPC");
 
@@ -111,7 +112,7 @@ async fn collects_stores_and_publishes_fresh_quotes(backend: Backend) {
         "AAPL",
         Reply::Price {
             price: 190.0,
-            market_time_s: 1_700_000_060,
+            market_time_s: t0 + 60,
         },
     );
     let r = report(&server).await;
@@ -167,7 +168,7 @@ async fn unknown_symbols_do_not_trip_the_breaker() {
         "OK",
         Reply::Price {
             price: 1.0,
-            market_time_s: 1,
+            market_time_s: recent_s(),
         },
     );
     let (server, _events) = start(store, config(&yahoo, 1, 1)).await;
@@ -222,7 +223,7 @@ async fn events_that_could_not_be_published_go_out_on_the_next_tick() {
         "OUT",
         Reply::Price {
             price: 5.0,
-            market_time_s: 100,
+            market_time_s: recent_s(),
         },
     );
     // A bus whose consumer is gone: publishing fails.

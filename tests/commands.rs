@@ -200,3 +200,76 @@ async fn invalid_arguments_name_the_field(backend: Backend) {
     assert!(ok.is_ok(), "{ok:?}");
 }
 on_both_backends!(invalid_arguments, invalid_arguments_name_the_field);
+
+/// The limits hold for the stored form, not only the typed one: an address that outgrows
+/// 254 bytes once lower-cased (`İ` becomes `i̇`) and prices at the ends of f64 are
+/// INVALID_ARGUMENT naming the field, never INTERNAL from the database.
+async fn limits_after_normalising(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let mut c = server.commands().await;
+    // 254 characters as typed, 286 once lower-cased.
+    let grows = format!("{}@{}.example.com", "İ".repeat(32), "d".repeat(209));
+    assert_eq!(grows.chars().count(), 254);
+    let cases = [
+        (register(&grows, "AAPL", None, None), "email"),
+        (
+            register("a@example.com", "AAPL", None, Some(1e308)),
+            "max_price",
+        ),
+        (
+            register("a@example.com", "AAPL", Some(5e-324), None),
+            "min_price",
+        ),
+        (
+            register("a@example.com", "AAPL", Some(1e-7), None),
+            "min_price",
+        ),
+        (
+            register("a@example.com", "AAPL", None, Some(2e9)),
+            "max_price",
+        ),
+    ];
+    for (request, field) in cases {
+        let err = c.register_user(request.clone()).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{request:?}: {err:?}");
+        assert!(err.message().starts_with(field), "{request:?}: {err:?}");
+    }
+
+    // The longest address that fits is stored whole: 254 bytes, upper-case as typed.
+    let longest = format!(
+        "{}@{}.{}.{}.com",
+        "A".repeat(64),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(57)
+    );
+    assert_eq!(longest.len(), 254);
+    let user = c
+        .register_user(register(&longest, "AAPL", Some(1e-6), Some(1e9)))
+        .await
+        .expect("the longest address and the widest thresholds")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(user.email, longest.to_lowercase());
+    assert_eq!((user.min_price, user.max_price), (Some(1e-6), Some(1e9)));
+
+    for (min, max, field) in [
+        (set(5e-324), None, "min_price"),
+        (None, set(1e308), "max_price"),
+    ] {
+        let err = c
+            .update_user(UpdateUserRequest {
+                email: longest.clone(),
+                ticker: None,
+                min_price: min,
+                max_price: max,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().starts_with(field), "{err:?}");
+    }
+}
+on_both_backends!(limits_hold_after_normalising, limits_after_normalising);

@@ -115,11 +115,12 @@ async fn one_email_per_crossing_across_processes() {
         assert_eq!(r.status(), 200, "{:?}", r.text().await);
     };
 
+    let t0 = tickermesh_tests::yahoo::recent_s();
     yahoo.set(
         "AAPL",
         Reply::Price {
             price: 260.0,
-            market_time_s: 1_000,
+            market_time_s: t0,
         },
     );
     tick().await;
@@ -139,11 +140,11 @@ async fn one_email_per_crossing_across_processes() {
         "AAPL",
         Reply::Price {
             price: 265.0,
-            market_time_s: 1_060,
+            market_time_s: t0 + 60,
         },
     );
     tick().await;
-    evaluated(&db, 1_060).await;
+    evaluated(&db, t0 + 60).await;
     assert_eq!(alerts(&db).await, 1);
 
     // evaluate dies; the price comes back inside, then goes above again while it is down.
@@ -152,7 +153,7 @@ async fn one_email_per_crossing_across_processes() {
         "AAPL",
         Reply::Price {
             price: 200.0,
-            market_time_s: 1_120,
+            market_time_s: t0 + 120,
         },
     );
     tick().await;
@@ -160,7 +161,7 @@ async fn one_email_per_crossing_across_processes() {
         "AAPL",
         Reply::Price {
             price: 255.0,
-            market_time_s: 1_180,
+            market_time_s: t0 + 180,
         },
     );
     tick().await;
@@ -170,7 +171,7 @@ async fn one_email_per_crossing_across_processes() {
         (smtp.mails().len() == 2).then_some(())
     })
     .await;
-    evaluated(&db, 1_180).await;
+    evaluated(&db, t0 + 180).await;
     // Nothing more is on its way: two crossings, two alerts, two e-mails.
     assert_eq!(alerts(&db).await, 2);
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -275,3 +275,25 @@ async fn keys_expire(backend: Backend) {
     assert_eq!(purged, 1);
 }
 on_both_backends!(expiry, keys_expire);
+
+/// Keys compare byte for byte: "k" and "k " are two keys, not one (MariaDB's PAD SPACE
+/// collations would make them equal).
+async fn keys_differing_in_trailing_space_are_two_keys(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, _ctx) = spawn_mesh(&db).await;
+    let mut c = server.commands().await;
+    let key = new_key();
+    c.register_user(keyed(register("pad1@example.com"), &key))
+        .await
+        .expect("first key");
+    let second = c
+        .register_user(keyed(register("pad2@example.com"), &format!("{key} ")))
+        .await
+        .expect("another key, another command")
+        .into_inner();
+    assert_eq!(second.user.unwrap().email, "pad2@example.com");
+}
+on_both_backends!(
+    trailing_space_keys,
+    keys_differing_in_trailing_space_are_two_keys
+);

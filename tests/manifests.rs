@@ -665,6 +665,7 @@ const PLATFORM_CPU_REQUESTS: &[(&str, u64)] = &[
     ("Knative Eventing config/core/deployments (release-1.22 and main of 2026-06 agree): controller, webhook 100m each; job-sink, pingsource-mt-adapter 125m each", 450),
     ("eventing-kafka-broker knative-v1.23.0 control plane: kafka-controller 100m, kafka-webhook-eventing 20m", 120),
     ("KEDA 2.20 (keda.sh/docs/2.20/operate/cluster): operator, metrics server, admission webhooks 100m each", 300),
+    ("Calico as minikube installs it (kubernetes/minikube pkg/minikube/cni/calico.yaml): calico-node 250m; kube-controllers none", 250),
 ];
 /// Knative's queue-proxy beside each Knative Service pod (`queue-sidecar-cpu-request` default).
 const QUEUE_PROXY_CPU: u64 = 25;
@@ -698,6 +699,8 @@ fn minikube_has_the_cpu_for_all_that_up_sh_runs() {
     let text = up_sh();
     let cpus = up_var("MINIKUBE_CPUS").parse::<u64>().unwrap() * 1000;
     assert!(text.contains("minikube start --cpus=\"$MINIKUBE_CPUS\""));
+    // The CNI is part of the platform: the table above counts Calico's request.
+    assert_eq!(up_var("MINIKUBE_CNI"), "calico");
     // The KafkaSource dispatcher requests 1000m in eventing-kafka-broker knative-v1.23.0
     // (data-plane/config/source/500-dispatcher.yaml); up.sh patches it down.
     let dispatcher = millicores(&up_var("KAFKA_DISPATCHER_CPU_REQUEST"));
@@ -835,3 +838,7 @@ fn schemas_are_in_the_repository_with_their_provenance() {
     }
     assert_eq!(files, used.len());
 }
+
+// What is public and who may connect to what.
+#[path = "manifests/exposure.rs"]
+mod exposure;

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use tickermesh::up::{self, UpConfig};
-use tickermesh_api::v1::RegisterUserRequest;
+use tickermesh_api::v1::threshold_change::Change;
+use tickermesh_api::v1::{RegisterUserRequest, ThresholdChange, UpdateUserRequest};
 use tickermesh_collect::{CollectConfig, MarketKind};
 use tickermesh_core::config::{DatabaseConfig, ServiceConfig};
 use tickermesh_notify::{MailConfig, MailSettings};
@@ -19,9 +20,9 @@ fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo) -> UpConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_owned(),
         service: ServiceConfig {
-            database: DatabaseConfig::url(&db.url),
             idempotency_ttl: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(1),
+            ..ServiceConfig::new(DatabaseConfig::url(&db.url))
         },
         query: QueryConfig {
             cache_ttl: Duration::ZERO,
@@ -40,6 +41,7 @@ fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo) -> UpConfig {
         mail: MailSettings {
             transport: MailConfig::Outbox(dir.join("outbox")),
             from: "tickermesh <alerts@example.com>".parse().unwrap(),
+            retry: Default::default(),
         },
         kafka: None,
     }
@@ -59,9 +61,16 @@ fn mails(dir: &Path) -> Vec<String> {
     out
 }
 
+/// One collector tick that ran (a tick that arrives while the mesh's own first tick still runs
+/// is skipped: send it again).
 async fn tick(server: &TestServer) {
-    let response = tickermesh_tests::ping(&format!("{}/collect", server.url())).await;
-    assert_eq!(response.status(), 200);
+    eventually(Duration::from_secs(10), "a tick that ran", || async {
+        let response = tickermesh_tests::ping(&format!("{}/collect", server.url())).await;
+        assert_eq!(response.status(), 200);
+        let report: serde_json::Value = response.json().await.unwrap();
+        (report["skipped"] == false).then_some(())
+    })
+    .await;
 }
 
 /// Waits until evaluate has seen the quote at `market_time_s` for every subscription.
@@ -98,50 +107,77 @@ on_both_backends!(
     one_email_per_crossing_on_kafka
 );
 
-/// `kafka`: events through the test broker (fresh topics) instead of the in-process bus.
-async fn run(backend: Backend, kafka: bool) {
-    tickermesh_tests::init_logs();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let yahoo = FakeYahoo::start().await;
-    let mut config = config(&db, dir.path(), &yahoo);
-    if kafka {
-        config.kafka = Some(tickermesh_tests::kafka::settings());
-        config.collect.quotes_topic = tickermesh_tests::kafka::topic("up-quotes", 1).await;
-        config.alerts_topic = tickermesh_tests::kafka::topic("up-alerts", 1).await;
-    }
-    // The mesh's tasks run while `mesh` lives.
-    let mesh = up::build(&config).await.unwrap();
-    let server = TestServer::start(mesh.router.clone()).await;
-    server
-        .commands()
-        .await
-        .register_user(RegisterUserRequest {
-            email: "ada@example.com".into(),
-            ticker: "AAPL".into(),
-            min_price: Some(100.0),
-            max_price: Some(250.0),
-        })
-        .await
-        .unwrap();
+/// The local mesh over a fresh database, a fake Yahoo and an outbox folder, with ada watching
+/// AAPL between 100 and 250.
+struct Mesh {
+    db: TestDb,
+    dir: tempfile::TempDir,
+    yahoo: FakeYahoo,
+    /// The mesh's tasks run while this lives.
+    _mesh: up::Mesh,
+    server: TestServer,
+    market_time_s: std::cell::Cell<i64>,
+}
 
-    let mut t = 1_700_000_000;
-    let mut price = |p: f64| {
-        t += 60;
-        yahoo.set(
-            "AAPL",
-            Reply::Price {
-                price: p,
-                market_time_s: t,
-            },
-        );
-        t
-    };
+impl Mesh {
+    /// `kafka`: events through the test broker (fresh topics) instead of the in-process bus.
+    async fn start(backend: Backend, kafka: bool) -> Self {
+        tickermesh_tests::init_logs();
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let yahoo = FakeYahoo::start().await;
+        let mut config = config(&db, dir.path(), &yahoo);
+        if kafka {
+            config.kafka = Some(tickermesh_tests::kafka::settings());
+            config.collect.quotes_topic = tickermesh_tests::kafka::topic("up-quotes", 1).await;
+            config.alerts_topic = tickermesh_tests::kafka::topic("up-alerts", 1).await;
+        }
+        let mesh = up::build(&config).await.unwrap();
+        let server = TestServer::start(mesh.router.clone()).await;
+        server
+            .commands()
+            .await
+            .register_user(RegisterUserRequest {
+                email: "ada@example.com".into(),
+                ticker: "AAPL".into(),
+                min_price: Some(100.0),
+                max_price: Some(250.0),
+            })
+            .await
+            .unwrap();
+        Self {
+            db,
+            dir,
+            yahoo,
+            _mesh: mesh,
+            server,
+            market_time_s: std::cell::Cell::new(tickermesh_tests::yahoo::recent_s()),
+        }
+    }
+
+    /// The market's next price, a minute after the last; returns its market time.
+    fn price(&self, p: f64) -> i64 {
+        let market_time_s = self.market_time_s.get() + 60;
+        self.market_time_s.set(market_time_s);
+        let reply = Reply::Price {
+            price: p,
+            market_time_s,
+        };
+        self.yahoo.set("AAPL", reply);
+        market_time_s
+    }
+}
+
+async fn run(backend: Backend, kafka: bool) {
+    let mesh = Mesh::start(backend, kafka).await;
+    let (db, server) = (&mesh.db, &mesh.server);
+    let dir = mesh.dir.path().to_owned();
+    let price = |p: f64| mesh.price(p);
 
     let at = price(260.0);
-    tick(&server).await;
+    tick(server).await;
     let first = eventually(Duration::from_secs(30), "the first e-mail", || async {
-        let m = mails(dir.path());
+        let m = mails(&dir);
         (m.len() == 1).then(|| m[0].clone())
     })
     .await;
@@ -152,29 +188,29 @@ async fn run(backend: Backend, kafka: bool) {
         "{first}"
     );
     assert!(first.contains("Price: 260.00 USD"), "{first}");
-    evaluated(&db, at).await;
+    evaluated(db, at).await;
 
     // Still above: no second e-mail.
     let at = price(270.0);
-    tick(&server).await;
-    evaluated(&db, at).await;
+    tick(server).await;
+    evaluated(db, at).await;
     // Back inside: re-armed, no e-mail.
     let at = price(200.0);
-    tick(&server).await;
-    evaluated(&db, at).await;
-    assert_eq!(mails(dir.path()).len(), 1);
+    tick(server).await;
+    evaluated(db, at).await;
+    assert_eq!(mails(&dir).len(), 1);
 
     // Above again: a second e-mail. Then below the minimum: a third.
     price(255.0);
-    tick(&server).await;
+    tick(server).await;
     eventually(Duration::from_secs(30), "the second e-mail", || async {
-        (mails(dir.path()).len() == 2).then_some(())
+        (mails(&dir).len() == 2).then_some(())
     })
     .await;
     price(90.0);
-    tick(&server).await;
+    tick(server).await;
     let all = eventually(Duration::from_secs(30), "the third e-mail", || async {
-        let m = mails(dir.path());
+        let m = mails(&dir);
         (m.len() == 3).then_some(m)
     })
     .await;
@@ -182,3 +218,52 @@ async fn run(backend: Backend, kafka: bool) {
         .iter()
         .any(|m| m.contains("AAPL fell below your minimum of 100.00 USD.")));
 }
+
+/// An update that changes nothing leaves the alert where it is: the same crossing is not mailed
+/// again. A real change re-arms it, so a new maximum the price already breaches alerts once.
+async fn no_op_updates_do_not_re_alert(backend: Backend) {
+    let mesh = Mesh::start(backend, false).await;
+    let dir = mesh.dir.path().to_owned();
+    let mut commands = mesh.server.commands().await;
+    mesh.price(260.0);
+    tick(&mesh.server).await;
+    eventually(Duration::from_secs(30), "the first e-mail", || async {
+        (mails(&dir).len() == 1).then_some(())
+    })
+    .await;
+    let same_max = Some(ThresholdChange {
+        change: Some(Change::Set(250.0)),
+    });
+    for max_price in [None, same_max.clone(), None] {
+        let update = UpdateUserRequest {
+            email: "ada@example.com".into(),
+            max_price,
+            ..Default::default()
+        };
+        commands.update_user(update).await.unwrap();
+        let at = mesh.price(265.0);
+        tick(&mesh.server).await;
+        evaluated(&mesh.db, at).await;
+    }
+    // Anything still in flight would have reached the outbox by now (each quote was evaluated).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mails(&dir).len(), 1, "a no-op update re-armed the alert");
+
+    let update = UpdateUserRequest {
+        email: "ada@example.com".into(),
+        max_price: Some(ThresholdChange {
+            change: Some(Change::Set(255.0)),
+        }),
+        ..Default::default()
+    };
+    commands.update_user(update).await.unwrap();
+    mesh.price(266.0);
+    tick(&mesh.server).await;
+    eventually(
+        Duration::from_secs(30),
+        "the e-mail for the new maximum",
+        || async { (mails(&dir).len() == 2).then_some(()) },
+    )
+    .await;
+}
+on_both_backends!(no_op_update, no_op_updates_do_not_re_alert);

@@ -66,6 +66,67 @@ async fn database_outage_is_unavailable_then_recovers() {
     }
 }
 
+/// A database that stops answering (packets dropped, connections left open) makes calls fail
+/// within the server's bound on a call, or the client's shorter deadline; never hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_holed_database_fails_calls_in_bounded_time() {
+    let db = TestDb::new(Backend::MariaDb).await;
+    db.store().await.close().await;
+    let proxy = CuttableProxy::start(target_of(&db.url)).await;
+    let options = StoreOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(30),
+    };
+    let store = Store::open(&proxied_url(&db.url, proxy.addr), &options).expect("open");
+    let ctx = Context::new(store, Duration::from_secs(60))
+        .with_request_timeout(Duration::from_millis(1_000));
+    let server = TestServer::start(tickermesh::router(ctx, &Default::default()).await).await;
+    let mut c = server.commands().await;
+    let mut q = server.queries().await;
+    let register = |email: &str| RegisterUserRequest {
+        email: email.into(),
+        ticker: "AAPL".into(),
+        ..Default::default()
+    };
+    c.register_user(register("hole@example.com"))
+        .await
+        .expect("register while up");
+
+    proxy.black_hole();
+    let latest = || GetLatestValueRequest {
+        email: "hole@example.com".into(),
+    };
+    let bounded = Duration::from_secs(5);
+    let started = Instant::now();
+    let err = tokio::time::timeout(bounded, q.get_latest_value(latest()))
+        .await
+        .expect("the server's bound, not a hang")
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = tokio::time::timeout(bounded, c.register_user(register("h2@example.com")))
+        .await
+        .expect("a command is bounded too")
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match q.get_latest_value(latest()).await {
+            Err(s) if s.code() == Code::NotFound => break,
+            other => {
+                assert!(Instant::now() < deadline, "did not recover: {other:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 fn target_of(url: &str) -> SocketAddr {
     let rest = url.split_once('@').map_or(url, |(_, r)| r);
     let hostport = rest.split('/').next().expect("host:port");

@@ -119,7 +119,9 @@ fn up_dry_run_prints_the_plan() {
     let plan = ok(up(tree.path(), &["--dry-run"], &env, None));
     let tag = built_tag(&plan);
     for line in [
-        "minikube start --cpus=4 --memory=8192 --kubernetes-version=v1.34.0",
+        "minikube start --cpus=5 --memory=8192 --kubernetes-version=v1.34.0 --cni=calico",
+        "check: the calico-node DaemonSet runs in kube-system",
+        "minikube/network-policies.yaml",
         "knative/serving/releases/download/knative-v1.23.0/serving-core.yaml",
         "knative/eventing/releases/download/knative-v1.23.0/eventing-core.yaml",
         "eventing-kafka-broker/releases/download/knative-v1.23.0/eventing-kafka-source.yaml",
@@ -161,6 +163,17 @@ fn up_dry_run_prints_the_plan() {
     assert!(
         !plan.contains("pw-not-to-print"),
         "a secret value was printed"
+    );
+    // The policies are in place before anything listens in the namespace; the topic Job is made
+    // anew (its pod template cannot change).
+    let at = |needle: &str| {
+        plan.find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing from the plan"))
+    };
+    assert!(at("minikube/namespace.yaml") < at("minikube/network-policies.yaml"));
+    assert!(at("minikube/network-policies.yaml") < at("minikube/kafka.yaml"));
+    assert!(
+        at("delete job tickermesh-kafka-topics --ignore-not-found") < at("minikube/kafka.yaml")
     );
 
     let alternative = ok(up(tree.path(), &["--dry-run", "--kafkasource"], &env, None));
@@ -482,6 +495,26 @@ fn up_keeps_secrets_off_command_lines_and_applies_what_it_builds() {
     assert!(
         !images.iter().any(|i| i.ends_with(":built-by-up-sh")),
         "a placeholder tag was applied: {images:?}"
+    );
+
+    // Every manifest of minikube/ is applied (by path), and with --kafkasource the dead-letter
+    // sink's policy with its folder (rendered).
+    for entry in std::fs::read_dir(repo().join("minikube")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".yaml") {
+            assert!(
+                calls.contains(&format!(
+                    "-f {}/minikube/{name}",
+                    tree.path().canonicalize().unwrap().display()
+                )),
+                "up.sh does not apply minikube/{name}:\n{calls}"
+            );
+        }
+    }
+    assert!(
+        docs.iter()
+            .any(|d| d.kind() == "NetworkPolicy" && d.name() == "tickermesh-dead-letters"),
+        "the dead-letter sink's policy is not applied"
     );
 }
 

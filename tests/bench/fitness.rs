@@ -7,16 +7,21 @@
 //! release binaries; needs podman and runc): each image's size, and `podman run` → first
 //! answer of each function next to the same for a trivial static server
 //! (tests/containers/ready.c) in an image from the same stage and storage, so that the app's
-//! own share of a container start shows. Targets: image ≤ 40 MB, the app's share ≤ 50 ms.
+//! own share of a container start shows; and, for each function, its own image started with
+//! that trivial server as the entrypoint, so that the image's size weighs alike. Medians of 11.
+//! Targets: image ≤ 40 MB, the app's share ≤ 50 ms.
 //! `cargo bench --bench fitness -- containers` runs only this part.
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tickermesh_tests::containers::{build_images, profile_dir, Container, Podman, FUNCTIONS};
+use tickermesh_tests::containers::{
+    build_images, profile_dir, Container, Image, Podman, FUNCTIONS,
+};
 use tickermesh_tests::proc::free_port;
 use tickermesh_tests::smtp::SmtpServer;
 use tickermesh_tests::{kafka, Backend, TestDb};
@@ -118,26 +123,22 @@ fn binaries(db: &TestDb) {
     }
 }
 
-/// The median of `rounds` runs of `podman run` → first 200 answer to GET /metrics.
-fn run_to_ready(
-    podman: &Podman,
-    image: &tickermesh_tests::containers::Image,
-    env: &[(&str, String)],
-) -> Duration {
-    let mut ready: Vec<Duration> = (0..5)
-        .map(|_| {
-            let port = free_port();
-            let mut env = env.to_vec();
-            env.push(("PORT", port.to_string()));
-            let (container, took) =
-                Container::start_until_ready(podman, image, &env, port, "/metrics");
-            drop(container);
-            took
-        })
-        .collect();
-    ready.sort();
-    ready[2]
+/// `podman run` → first 200 answer to GET /metrics, once.
+fn run_to_ready(podman: &Podman, image: &Image, env: &[(&str, String)]) -> Duration {
+    let port = free_port();
+    let mut env = env.to_vec();
+    env.push(("PORT", port.to_string()));
+    let (container, took) = Container::start_until_ready(podman, image, &env, port, "/metrics");
+    drop(container);
+    took
 }
+
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+const ROUNDS: usize = 11;
 
 fn containers(db: &TestDb) {
     let podman = Podman::new();
@@ -152,30 +153,57 @@ fn containers(db: &TestDb) {
     let status = Command::new("cc")
         .args(["-static", "-O2", "-o"])
         .arg(dir.path().join("tickermesh-ready"))
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/containers/ready.c"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/containers/ready.c"))
         .status()
         .unwrap();
     assert!(status.success(), "building tests/containers/ready.c");
-    let baseline = build_images(&podman, dir.path(), &["ready"]).remove(0);
+    let trivial = build_images(&podman, dir.path(), &["ready"]).remove(0);
     let images = build_images(&podman, &profile_dir(), &FUNCTIONS);
-    let base = run_to_ready(&podman, &baseline, &[]);
+    // Each function's control: its very image with the trivial server as the entrypoint, so
+    // that the copy of the image (vfs copies it whole for each container) weighs the same.
+    let containerfile = dir.path().join("Containerfile");
+    std::fs::write(
+        &containerfile,
+        "ARG BASE\nFROM ${BASE}\nCOPY tickermesh-ready /ready\nENTRYPOINT [\"/ready\"]\n",
+    )
+    .unwrap();
     let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let base = median(
+        (0..ROUNDS)
+            .map(|_| run_to_ready(&podman, &trivial, &[]))
+            .collect(),
+    );
     println!();
-    println!("| image | size | podman run → ready (median of 5) | app's share |");
-    println!("|---|---|---|---|");
+    println!("| image | size | podman run → ready | same image, trivial server | app's share |");
+    println!("|---|---|---|---|---|");
     println!(
-        "| trivial static server | {:.1} MB | {:.1} ms | — |",
-        mb(baseline.size()),
+        "| trivial static server | {:.1} MB | {:.1} ms | — | — |",
+        mb(trivial.size()),
         ms(base)
     );
     for (f, image) in FUNCTIONS.iter().zip(&images) {
-        let ready = run_to_ready(&podman, image, &env);
+        let base_arg = format!("BASE={}", image.name);
+        let args: [&OsStr; 4] = [
+            "-f".as_ref(),
+            containerfile.as_ref(),
+            "--build-arg".as_ref(),
+            base_arg.as_ref(),
+        ];
+        let control = podman.build(&format!("{f}-control"), &args, dir.path());
+        // Interleaved, so that drift in the machine's load touches both alike.
+        let (mut app, mut same) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            app.push(run_to_ready(&podman, image, &env));
+            same.push(run_to_ready(&podman, &control, &[]));
+        }
+        let (app, same) = (median(app), median(same));
         println!(
-            "| {f} | {:.1} MB | {:.1} ms | {:.1} ms |",
+            "| {f} | {:.1} MB | {:.1} ms | {:.1} ms | {:.1} ms |",
             mb(image.size()),
-            ms(ready),
-            ms(ready.saturating_sub(base))
+            ms(app),
+            ms(same),
+            ms(app.saturating_sub(same))
         );
     }
 }

@@ -15,7 +15,7 @@ use tickermesh_core::events::ChannelBus;
 use tickermesh_notify::{MailConfig, MailSettings};
 use tickermesh_query::QueryConfig;
 use tickermesh_tests::db::register;
-use tickermesh_tests::yahoo::{FakeYahoo, Reply};
+use tickermesh_tests::yahoo::{recent_s, FakeYahoo, Reply};
 use tickermesh_tests::{eventually, kafka, ping, Backend, TestDb, TestServer};
 
 fn collect_config(yahoo: &FakeYahoo, concurrency: usize) -> CollectConfig {
@@ -41,7 +41,7 @@ async fn collect_1000() {
             &t,
             Reply::Price {
                 price: 10.0,
-                market_time_s: 1,
+                market_time_s: recent_s(),
             },
         );
     }
@@ -63,7 +63,7 @@ async fn collect_1000() {
                 &format!("T{i:04}"),
                 Reply::Price {
                     price: 10.0,
-                    market_time_s: 10 + round as i64,
+                    market_time_s: recent_s() + 10 + round as i64,
                 },
             );
         }
@@ -86,9 +86,9 @@ async fn tick_to_email() {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
         service: ServiceConfig {
-            database: DatabaseConfig::url(&db.url),
             idempotency_ttl: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(1),
+            ..ServiceConfig::new(DatabaseConfig::url(&db.url))
         },
         query: QueryConfig {
             cache_ttl: Duration::ZERO,
@@ -99,6 +99,7 @@ async fn tick_to_email() {
         mail: MailSettings {
             transport: MailConfig::Outbox(dir.path().join("outbox")),
             from: "tickermesh <alerts@example.com>".parse().unwrap(),
+            retry: Default::default(),
         },
         kafka: Some(kafka::settings()),
     };
@@ -113,7 +114,7 @@ async fn tick_to_email() {
     let store = db.store().await;
     let tick_url = format!("{}/collect", server.url());
     let mut latencies = Vec::new();
-    let mut t = 1_000;
+    let mut t = recent_s();
     for i in 0..41 {
         // Inside the band, evaluated (re-armed) before the next crossing.
         t += 1;

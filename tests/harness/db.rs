@@ -133,3 +133,28 @@ pub async fn register(
     .expect("insert user");
     tx.commit().await.expect("commit");
 }
+
+/// Stores a quote as collect would (so an event about it names a collected quote).
+pub async fn store_quote(store: &Store, quote: &tickermesh_core::events::QuoteCollected) {
+    let stored = tickermesh_core::store::quotes::Quote {
+        ticker: quote.ticker.clone(),
+        price: quote.price,
+        currency: quote.currency.clone(),
+        market_time_ms: quote.market_time_ms,
+        collected_at_ms: quote.collected_at_ms,
+        simulated: quote.simulated,
+    };
+    tickermesh_core::store::quotes::insert(store.pool(), store.backend(), &stored)
+        .await
+        .expect("store a quote");
+}
+
+/// Stores an alert as evaluate would (so an event about it names a stored alert).
+pub async fn store_alert(store: &Store, alert: &tickermesh_core::events::ThresholdCrossed) {
+    let mut tx = store.begin().await.expect("begin");
+    let now = tickermesh_core::now_unix_ms();
+    tickermesh_core::store::alerts::insert_alert(&mut tx, store.backend(), alert, now)
+        .await
+        .expect("store an alert");
+    tx.commit().await.expect("commit");
+}

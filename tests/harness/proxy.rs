@@ -1,5 +1,6 @@
 //! A TCP proxy in front of the database that a test can cut, to see the functions answer
-//! UNAVAILABLE while the database is away and recover when it returns.
+//! UNAVAILABLE while the database is away and recover when it returns, or black-hole: every
+//! connection stays open and nothing gets through, as when a network drops packets.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,12 @@ pub struct CuttableProxy {
     pub addr: SocketAddr,
     down: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    hole: watch::Sender<bool>,
+}
+
+/// Resolves once the black hole is `open` (or the proxy is gone).
+async fn hole_is(holes: &mut watch::Receiver<bool>, open: bool) {
+    let _ = holes.wait_for(|h| *h == open).await.is_ok();
 }
 
 impl CuttableProxy {
@@ -21,6 +28,7 @@ impl CuttableProxy {
         let addr = listener.local_addr().expect("proxy addr");
         let down = Arc::new(AtomicBool::new(false));
         let (cut, cuts) = watch::channel(0u64);
+        let (hole, holes) = watch::channel(false);
         let flag = down.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
@@ -31,18 +39,31 @@ impl CuttableProxy {
                 let mut cuts = cuts.clone();
                 // Only cuts after this connection opened close it.
                 cuts.borrow_and_update();
+                let mut holes = holes.clone();
                 tokio::spawn(async move {
+                    let held = *holes.borrow();
+                    if held {
+                        // Held open, never answered, closed when the hole is gone.
+                        hole_is(&mut holes, false).await;
+                        return;
+                    }
                     let Ok(mut upstream) = TcpStream::connect(target).await else {
                         return;
                     };
                     tokio::select! {
                         _ = copy_bidirectional(&mut client, &mut upstream) => {}
                         _ = cuts.changed() => {}
+                        () = hole_is(&mut holes, true) => hole_is(&mut holes, false).await,
                     }
                 });
             }
         });
-        Self { addr, down, cut }
+        Self {
+            addr,
+            down,
+            cut,
+            hole,
+        }
     }
 
     /// Drops every open connection and refuses new ones until [`restore`](Self::restore).
@@ -53,5 +74,12 @@ impl CuttableProxy {
 
     pub fn restore(&self) {
         self.down.store(false, Ordering::SeqCst);
+        self.hole.send_replace(false);
+    }
+
+    /// Keeps every connection, old and new, open and silent until [`restore`](Self::restore),
+    /// which closes them.
+    pub fn black_hole(&self) {
+        self.hole.send_replace(true);
     }
 }

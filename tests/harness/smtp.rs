@@ -19,10 +19,19 @@ pub struct Mail {
 struct Collector {
     current: Mail,
     inbox: Arc<Mutex<Vec<Mail>>>,
+    /// Recipients answered `451` (try again later), as a greylisting server does.
+    deferred: Arc<Vec<String>>,
 }
 
 impl Handler for Collector {
     fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
+        response::OK
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        if self.deferred.iter().any(|d| to.contains(d.as_str())) {
+            return Response::custom(451, "greylisted, try again later".to_owned());
+        }
         response::OK
     }
 
@@ -55,10 +64,28 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
+    /// A server that takes every message. Like many, it does not offer SMTPUTF8.
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMTP");
+        Self::deferring(&[])
+    }
+
+    /// A server that answers `451` to the recipients in `deferred` and takes the rest.
+    pub fn deferring(deferred: &[&str]) -> Self {
+        Self::serve(deferred, 0)
+    }
+
+    /// A server on a given port (that a test kept free while the mail server was away).
+    pub fn start_on(port: u16) -> Self {
+        Self::serve(&[], port)
+    }
+
+    fn serve(deferred: &[&str], port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind SMTP");
         let port = listener.local_addr().expect("SMTP addr").port();
-        let handler = Collector::default();
+        let handler = Collector {
+            deferred: Arc::new(deferred.iter().map(|d| (*d).to_owned()).collect()),
+            ..Collector::default()
+        };
         let inbox = handler.inbox.clone();
         let mut server = Server::new(handler);
         server

@@ -88,3 +88,9 @@ impl FakeYahoo {
         self.inner.requests.load(Ordering::SeqCst)
     }
 }
+
+/// A market time (Unix seconds) an hour before now: quotes must be recent to be taken (see
+/// `tickermesh_core::events::checks`), so tests stamp theirs from here.
+pub fn recent_s() -> i64 {
+    tickermesh_core::now_unix_ms() / 1000 - 3_600
+}

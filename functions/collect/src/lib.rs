@@ -43,6 +43,9 @@ pub struct TickReport {
     pub stored: usize,
     pub not_found: usize,
     pub no_price: usize,
+    /// Quotes refused for absurd values (see `tickermesh_core::events::checks`).
+    #[serde(default)]
+    pub invalid: usize,
     pub upstream_errors: usize,
     pub breaker_open: usize,
     pub published: usize,
@@ -156,6 +159,10 @@ impl Collector {
                     quotes::record_unknown(&self.store, &ticker, collected_at_ms).await?;
                 }
                 Fetch::NoPrice => report.no_price += 1,
+                Fetch::Invalid(reason) => {
+                    report.invalid += 1;
+                    tracing::warn!(%ticker, %reason, "the market data service sent an absurd quote; refused");
+                }
                 Fetch::UpstreamError(reason) => {
                     report.upstream_errors += 1;
                     tracing::warn!(%ticker, %reason, "market data request failed");

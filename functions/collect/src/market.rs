@@ -8,6 +8,8 @@ use std::time::Instant;
 pub use sim::SimMarket;
 pub use yahoo::{Yahoo, YahooConfig};
 
+use tickermesh_core::events::checks::check_quote;
+
 use crate::breaker::{Breaker, Rejected};
 use crate::metrics::METRICS;
 
@@ -21,6 +23,10 @@ pub enum Fetch {
     },
     NotFound,
     NoPrice,
+    /// The service answered with values no quote can have (a market time far ahead, a price
+    /// that is not a positive number, a currency that is no code): refused, counted, not
+    /// stored. The service did answer, so this is no failure for the breaker.
+    Invalid(String),
     /// Timeout, 429, 5xx, transport or protocol failure: counts against the breaker.
     UpstreamError(String),
     /// The breaker is open: the call was not made.
@@ -33,6 +39,7 @@ impl Fetch {
             Self::Quote { .. } => "quote",
             Self::NotFound => "not_found",
             Self::NoPrice => "no_price",
+            Self::Invalid(_) => "invalid",
             Self::UpstreamError(_) => "upstream_error",
             Self::BreakerOpen => "breaker_open",
         }
@@ -77,10 +84,26 @@ impl Market {
                 }
             }
         };
+        let outcome = checked(outcome, tickermesh_core::now_unix_ms());
         METRICS.fetches.with_label_values(&[outcome.label()]).inc();
         if outcome == Fetch::NotFound {
             METRICS.symbols_not_found.inc();
         }
         outcome
+    }
+}
+
+/// A quote as the market gave it, or [`Fetch::Invalid`] when its values are absurd.
+fn checked(fetch: Fetch, now_ms: i64) -> Fetch {
+    match fetch {
+        Fetch::Quote {
+            price,
+            ref currency,
+            market_time_ms,
+        } => match check_quote(price, currency, market_time_ms, now_ms) {
+            Ok(()) => fetch,
+            Err(e) => Fetch::Invalid(e.to_string()),
+        },
+        other => other,
     }
 }

@@ -44,7 +44,8 @@ pub static METRICS: LazyLock<CollectMetrics> = LazyLock::new(|| CollectMetrics {
     ),
     fetches: counter_vec(
         "tickermesh_collector_fetches_total",
-        "Symbol fetches, by outcome (quote, not_found, no_price, upstream_error, breaker_open).",
+        "Symbol fetches, by outcome (quote, not_found, no_price, invalid, upstream_error, \
+         breaker_open).",
         &["outcome"],
     ),
     quotes_stored: counter(
@@ -72,6 +73,7 @@ pub fn init() {
             "quote",
             "not_found",
             "no_price",
+            "invalid",
             "upstream_error",
             "breaker_open",
         ],

@@ -5,18 +5,20 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tickermesh_api::v1::user_commands_server::{UserCommands, UserCommandsServer};
 use tickermesh_api::v1::{
     DeleteUserRequest, DeleteUserResponse, RegisterUserRequest, RegisterUserResponse,
     UpdateUserRequest, UpdateUserResponse,
 };
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use sqlx::AnyConnection;
 
 use crate::idempotency::{fingerprint, Effect, IdempotencyKey};
-use crate::{metrics, Context, Result};
+use crate::{metrics, Context, Error, Result};
 
 /// What a command runs with: the context, and this call's at-most-once record.
 pub struct Call<'a> {
@@ -58,14 +60,74 @@ pub trait Command: Send + Sync + 'static {
     fn observe(&self, _result: &Result<Self::Response>) {}
 }
 
-/// Answers one call: counted and timed by method and status code; an error becomes a status
-/// through the one mapping in [`crate::error`].
+/// How long one call may take: the server's bound, shortened by the deadline the client sent
+/// (`grpc-timeout`), so that a call never outlives the client's interest nor hangs on a
+/// database that stopped answering.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Deadline {
+    pub limit: Duration,
+    /// The client's deadline is the shorter one: running out is DEADLINE_EXCEEDED, not the
+    /// server's fault.
+    pub from_client: bool,
+}
+
+impl Deadline {
+    pub fn of(metadata: &MetadataMap, server_limit: Duration) -> Self {
+        match metadata
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(grpc_timeout)
+        {
+            Some(client) if client < server_limit => Self {
+                limit: client,
+                from_client: true,
+            },
+            _ => Self {
+                limit: server_limit,
+                from_client: false,
+            },
+        }
+    }
+}
+
+/// A `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m, u, n), as the gRPC over
+/// HTTP/2 protocol writes it. `None` for anything else (then the server's bound applies).
+fn grpc_timeout(value: &str) -> Option<Duration> {
+    if !value.is_ascii() {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Answers one call within `deadline`: counted and timed by method and status code; an error
+/// becomes a status through the one mapping in [`crate::error`]. A call cut short drops its
+/// work: an open transaction rolls back, so a retry is safe.
 pub async fn answer<T>(
     method: &'static str,
+    deadline: Deadline,
     call: impl Future<Output = Result<T>>,
 ) -> Result<Response<T>, Status> {
     metrics::observe_grpc(method, async {
-        call.await.map(Response::new).map_err(Status::from)
+        match tokio::time::timeout(deadline.limit, call).await {
+            Ok(result) => result.map(Response::new).map_err(Status::from),
+            Err(_) if deadline.from_client => {
+                Err(Status::deadline_exceeded("the call's deadline passed"))
+            }
+            Err(_) => Err(Status::from(Error::TimedOut(deadline.limit))),
+        }
     })
     .await
 }
@@ -78,7 +140,8 @@ pub async fn rpc<C: Command + ?Sized>(
     ctx: &Context,
     request: Request<C::Request>,
 ) -> Result<Response<C::Response>, Status> {
-    answer(method, async {
+    let deadline = Deadline::of(request.metadata(), ctx.request_timeout);
+    answer(method, deadline, async {
         let result = match IdempotencyKey::from_metadata(request.metadata()) {
             Ok(key) => {
                 let request = request.into_inner();
@@ -170,5 +233,63 @@ impl UserCommands for UserCommandsService {
         request: Request<DeleteUserRequest>,
     ) -> Result<Response<DeleteUserResponse>, Status> {
         self.dispatch("DeleteUser", &self.delete, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_as_the_protocol_writes_them() {
+        let cases = [
+            ("1S", Some(Duration::from_secs(1))),
+            ("250m", Some(Duration::from_millis(250))),
+            ("2M", Some(Duration::from_secs(120))),
+            ("1H", Some(Duration::from_secs(3600))),
+            ("99999999u", Some(Duration::from_micros(99_999_999))),
+            ("5n", Some(Duration::from_nanos(5))),
+            ("123456789S", None),
+            ("S", None),
+            ("", None),
+            ("1s", None),
+            ("-1S", None),
+            ("1.5S", None),
+            ("é", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(grpc_timeout(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn the_shorter_deadline_wins() {
+        let mut metadata = MetadataMap::new();
+        let server = Duration::from_secs(5);
+        assert_eq!(Deadline::of(&metadata, server).limit, server);
+        metadata.insert("grpc-timeout", "200m".parse().unwrap());
+        let d = Deadline::of(&metadata, server);
+        assert_eq!((d.limit, d.from_client), (Duration::from_millis(200), true));
+        metadata.insert("grpc-timeout", "1H".parse().unwrap());
+        assert!(!Deadline::of(&metadata, server).from_client);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_hangs_ends_at_its_deadline() {
+        let hangs = || std::future::pending::<Result<()>>();
+        let client = Deadline {
+            limit: Duration::from_millis(30),
+            from_client: true,
+        };
+        let status = answer("GetHistory", client, hangs()).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        let server = Deadline {
+            from_client: false,
+            ..client
+        };
+        let status = answer("GetHistory", server, hangs()).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        let fine = answer("GetHistory", server, async { Ok(7) }).await.unwrap();
+        assert_eq!(fine.into_inner(), 7);
     }
 }

@@ -114,9 +114,25 @@ pub struct ServiceConfig {
     pub idempotency_ttl: Duration,
     /// `TICKERMESH_SHUTDOWN_GRACE_SECS`: how long open requests may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// `TICKERMESH_REQUEST_TIMEOUT_MS` (default 5000): the most one call may take, so that a
+    /// database that stops answering makes calls fail (UNAVAILABLE) instead of hang.
+    pub request_timeout: Duration,
+    /// `TICKERMESH_HTTP_*`: what the server bears from a client.
+    pub http: HttpLimits,
 }
 
 impl ServiceConfig {
+    /// The defaults over `database`: what a binary reads when no variable is set.
+    pub fn new(database: DatabaseConfig) -> Self {
+        Self {
+            database,
+            idempotency_ttl: Duration::from_secs(86_400),
+            shutdown_grace: Duration::from_secs(10),
+            request_timeout: crate::context::DEFAULT_REQUEST_TIMEOUT,
+            http: HttpLimits::default(),
+        }
+    }
+
     pub fn from_env(
         default_database_url: &str,
         default_grace: Duration,
@@ -131,6 +147,82 @@ impl ServiceConfig {
                 "TICKERMESH_SHUTDOWN_GRACE_SECS",
                 default_grace.as_secs(),
             )?),
+            request_timeout: Duration::from_millis(positive_var(
+                "TICKERMESH_REQUEST_TIMEOUT_MS",
+                crate::context::DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
+            )?),
+            http: HttpLimits::from_env()?,
+        })
+    }
+}
+
+/// What the server of every binary bears from a client on its one port (gRPC and plain HTTP
+/// alike), so that no client — slow, idle, flooding or sending a huge body — can exhaust its
+/// memory or its file descriptors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `TICKERMESH_HTTP_BODY_LIMIT_BYTES` (1 MiB): the largest request body; above it, 413
+    /// (whether the size is declared or the body is chunked).
+    pub body_limit: usize,
+    /// `TICKERMESH_HTTP_HEADER_TIMEOUT_MS` (10 s): time to send a request head over HTTP/1.1,
+    /// and for a new connection to begin its first request; an HTTP/1.1 keep-alive connection
+    /// is closed when its next request does not come within it either.
+    pub header_timeout: Duration,
+    /// `TICKERMESH_HTTP_IDLE_TIMEOUT_MS` (60 s): a connection with no request in flight for
+    /// this long is closed (HTTP/2: GOAWAY).
+    pub idle_timeout: Duration,
+    /// `TICKERMESH_HTTP_MAX_CONNECTIONS`: connections open at once; past it a new one is closed
+    /// as soon as it is accepted. Default 1024, lowered to leave 128 descriptors spare when
+    /// the open-file limit is lower.
+    pub max_connections: usize,
+    /// `TICKERMESH_HTTP2_MAX_STREAMS` (100): requests in flight at once on one HTTP/2
+    /// connection.
+    pub max_streams: u32,
+    /// `TICKERMESH_HTTP2_KEEPALIVE_MS` (20 s): how often an HTTP/2 peer is pinged; one that does
+    /// not answer within the same time is dropped.
+    pub keepalive: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: default_max_connections(),
+            max_streams: 100,
+            keepalive: Duration::from_secs(20),
+        }
+    }
+}
+
+/// 1024, or fewer when the open-file limit would run out first: the database pool, the files
+/// and the connections refused at the cap need descriptors too.
+fn default_max_connections() -> usize {
+    const CAP: u64 = 1024;
+    const SPARE: u64 = 128;
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let cap = soft.map_or(CAP, |n| n.saturating_sub(SPARE).clamp(16, CAP));
+    usize::try_from(cap).unwrap_or(1024)
+}
+
+impl HttpLimits {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let default = Self::default();
+        let ms = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+            Ok(Duration::from_millis(positive_var(name, default)?))
+        };
+        Ok(Self {
+            body_limit: positive_var("TICKERMESH_HTTP_BODY_LIMIT_BYTES", default.body_limit)?,
+            header_timeout: ms("TICKERMESH_HTTP_HEADER_TIMEOUT_MS", default.header_timeout)?,
+            idle_timeout: ms("TICKERMESH_HTTP_IDLE_TIMEOUT_MS", default.idle_timeout)?,
+            max_connections: positive_var(
+                "TICKERMESH_HTTP_MAX_CONNECTIONS",
+                default.max_connections,
+            )?,
+            max_streams: positive_var("TICKERMESH_HTTP2_MAX_STREAMS", default.max_streams)?,
+            keepalive: ms("TICKERMESH_HTTP2_KEEPALIVE_MS", default.keepalive)?,
         })
     }
 }
@@ -223,6 +315,14 @@ mod tests {
         assert!(positive_var("TICKERMESH_TEST_CONFIG_EMPTY", 0u32).is_err());
         assert_eq!(var("TICKERMESH_TEST_CONFIG_EMPTY", 7u16).unwrap(), 7);
         assert!(positive("X", 0u32).is_err());
+    }
+
+    #[test]
+    fn http_limits_have_sane_defaults() {
+        let limits = HttpLimits::default();
+        assert_eq!(limits.body_limit, 1024 * 1024);
+        assert!((16..=1024).contains(&limits.max_connections));
+        assert!(limits.header_timeout < limits.idle_timeout);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum Error {
     /// The event broker did not take an event; the caller retries later.
     #[error("event broker")]
     Broker(#[from] crate::events::PublishError),
+    /// A call ran past the server's bound on a call (a database that stopped answering).
+    #[error("no answer within {0:?}")]
+    TimedOut(std::time::Duration),
     /// The mail server did not take an e-mail for now; the caller retries later.
     #[error("mail server: {0}")]
     Mail(String),
@@ -74,7 +77,9 @@ impl Error {
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::Aborted(_) => Code::Aborted,
-            Self::Unavailable { .. } | Self::Broker(_) | Self::Mail(_) => Code::Unavailable,
+            Self::Unavailable { .. } | Self::Broker(_) | Self::Mail(_) | Self::TimedOut(_) => {
+                Code::Unavailable
+            }
             Self::Database { .. } | Self::Internal(_) => Code::Internal,
         }
     }
@@ -108,6 +113,10 @@ impl From<Error> for Status {
             Error::Broker(source) => {
                 tracing::warn!(error = %err, cause = %source, "event broker unavailable");
                 Status::unavailable("event broker unavailable, retry later")
+            }
+            Error::TimedOut(_) => {
+                tracing::warn!(error = %err, "a call ran out of time");
+                Status::unavailable("the service did not answer in time, retry later")
             }
             Error::Mail(_) => {
                 tracing::warn!(error = %err, "mail server unavailable");

@@ -5,13 +5,16 @@
 //! mode, `ce_` headers) in the cluster, or over an in-process bus in `tickermesh up`.
 
 mod bus;
+pub mod checks;
 pub(crate) mod handler;
 
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub use bus::{ChannelBus, PublishError, Publisher};
-pub use handler::{consume_channel, event_router, handle_counted, EventHandler, HandleError};
+pub use handler::{
+    consume_channel, event_router, handle_counted, redelivery_delays, EventHandler, HandleError,
+};
 
 pub const QUOTE_COLLECTED: &str = "tickermesh.quote.collected";
 pub const THRESHOLD_CROSSED: &str = "tickermesh.threshold.crossed";
@@ -119,11 +122,20 @@ fn build(
         .map_err(|e| EventError::Build(e.to_string()))
 }
 
-/// RFC 3339 UTC with milliseconds, as CloudEvents' `time` wants it.
+/// The last instant RFC 3339 can write (9999-12-31T23:59:59.999Z).
+const RFC3339_MAX_MS: i64 = 253_402_300_799_999;
+
+/// RFC 3339 UTC with milliseconds, as CloudEvents' `time` wants it. A time RFC 3339 cannot
+/// write (before 1970 here, after year 9999) is written as milliseconds since the epoch
+/// instead: formatting never fails, whatever a timestamp from outside says.
 pub fn humantime_rfc3339(unix_ms: i64) -> String {
-    let at = std::time::UNIX_EPOCH
-        + std::time::Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(at).to_string()
+    match u64::try_from(unix_ms) {
+        Ok(ms) if unix_ms <= RFC3339_MAX_MS => {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+            humantime::format_rfc3339_millis(at).to_string()
+        }
+        _ => format!("{unix_ms} ms since 1970-01-01T00:00:00Z"),
+    }
 }
 
 impl QuoteCollected {
@@ -214,6 +226,18 @@ mod tests {
             QuoteCollected::from_event(&bad),
             Err(EventError::Data(_))
         ));
+    }
+
+    #[test]
+    fn any_time_formats_without_panicking() {
+        assert_eq!(humantime_rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            humantime_rfc3339(RFC3339_MAX_MS),
+            "9999-12-31T23:59:59.999Z"
+        );
+        for t in [RFC3339_MAX_MS + 1, i64::MAX, -1, i64::MIN] {
+            assert!(humantime_rfc3339(t).contains("ms since"), "{t}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 pub mod command;
 pub mod config;
-mod context;
+pub mod context;
 pub mod convert;
 pub mod domain;
 pub mod error;

@@ -2,6 +2,9 @@
 //! Service exposes exactly one container port; health and reflection next to the function's
 //! own services; graceful shutdown with a bounded grace period.
 
+mod accept;
+mod body_limit;
+mod connection;
 #[cfg(feature = "kafka")]
 pub mod event;
 mod grpc;
@@ -10,11 +13,13 @@ pub mod tasks;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, HttpLimits, ServiceConfig};
 
 pub use axum::Router;
 pub use grpc::{run_command_function, run_grpc_function, GrpcApp};
@@ -52,36 +57,80 @@ pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await
 }
 
-/// Serves `app` until `shutdown` resolves, then lets open requests finish for at most `grace`.
+/// How a server stops and what it bears from clients: the shutdown grace period and the
+/// [`HttpLimits`]. A bare `Duration` is the grace with the default limits.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub grace: Duration,
+    pub limits: HttpLimits,
+}
+
+impl From<Duration> for ServeOptions {
+    fn from(grace: Duration) -> Self {
+        Self {
+            grace,
+            limits: HttpLimits::default(),
+        }
+    }
+}
+
+impl From<&ServiceConfig> for ServeOptions {
+    fn from(config: &ServiceConfig) -> Self {
+        Self {
+            grace: config.shutdown_grace,
+            limits: config.http.clone(),
+        }
+    }
+}
+
+/// Serves `app` until `shutdown` resolves, then stops accepting and lets open requests finish
+/// for at most the grace period; connections still open then are dropped. Every request body
+/// is cut at the body limit (413), and every connection is held to the limits (see
+/// [`HttpLimits`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    options: impl Into<ServeOptions>,
 ) -> std::io::Result<()> {
-    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-    // Small gRPC frames must not wait for Nagle's algorithm (40 ms stalls behind delayed ACKs).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down; finishing open requests");
-        let _ = stopping_tx.send(true);
-    });
-    let deadline = async move {
-        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!(?grace, "grace period over with requests still open; stopping");
-            Ok(())
+    let ServeOptions { grace, limits } = options.into();
+    let app = body_limit::limit_bodies(app, limits.body_limit);
+    let builder = Arc::new(connection::builder(&limits));
+    let mut acceptor = accept::Acceptor::new(listener, limits.max_connections);
+    let limits = Arc::new(limits);
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            (tcp, slot) = acceptor.next() => {
+                connections.spawn(connection::serve(
+                    tcp,
+                    slot,
+                    app.clone(),
+                    builder.clone(),
+                    limits.clone(),
+                    stopping.clone(),
+                ));
+            }
+            // Reaps finished connections so the set holds only open ones.
+            Some(_) = connections.join_next() => {}
         }
     }
+    // New connections are refused from here on.
+    drop(acceptor);
+    tracing::info!("shutting down; finishing open requests");
+    let _ = stopping_tx.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, drained).await.is_err() {
+        tracing::warn!(
+            ?grace,
+            "grace period over with requests still open; stopping"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
 }
 
 /// Logs `error` and gives the exit code of a start-up failure (1).
@@ -112,12 +161,12 @@ pub fn configured<T>(name: &str, config: Result<T, ConfigError>) -> Result<T, Ex
 }
 
 /// Serves `app` on `port` with its background `tasks` until SIGTERM or Ctrl-C (then open
-/// requests get `grace`) or until a task ends; the exit code says how it ended.
+/// requests get the grace period) or until a task ends; the exit code says how it ended.
 pub async fn serve_until_signal(
     name: &str,
     port: u16,
     app: Router,
-    grace: Duration,
+    options: impl Into<ServeOptions>,
     tasks: Tasks,
 ) -> ExitCode {
     let listener = match bind(port).await {
@@ -125,7 +174,7 @@ pub async fn serve_until_signal(
         Err(e) => return startup_failed(name, "cannot listen", &e),
     };
     tracing::info!(function = name, port, "serving");
-    match serve_with_tasks(listener, app, shutdown_signal(), grace, tasks).await {
+    match serve_with_tasks(listener, app, shutdown_signal(), options, tasks).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => startup_failed(name, "stopped", &e),
     }

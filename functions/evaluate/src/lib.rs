@@ -12,16 +12,25 @@ pub mod crossing;
 use std::sync::{Arc, LazyLock};
 
 use cloudevents::Event;
-use prometheus::IntCounterVec;
+use prometheus::{IntCounter, IntCounterVec};
 use sha2::{Digest, Sha256};
+use tickermesh_core::events::checks::check_quote;
 use tickermesh_core::events::{
     drain_outbox, EventHandler, HandleError, Publisher, QuoteCollected, ThresholdCrossed,
 };
 use tickermesh_core::store::alerts::{self, Watcher};
+use tickermesh_core::store::quotes;
 use tickermesh_core::store::Store;
 use tickermesh_core::{now_unix_ms, Error, Result};
 
 use crate::crossing::{decide, position, AlertState};
+
+static REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    tickermesh_core::metrics::counter(
+        "tickermesh_quotes_refused_total",
+        "Quote events evaluate refused: no such quote was collected, or its values are absurd.",
+    )
+});
 
 static ALERTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     tickermesh_core::metrics::counter_vec(
@@ -54,6 +63,7 @@ pub struct Evaluator {
 impl Evaluator {
     pub fn new(store: Store, publisher: Arc<dyn Publisher>, alerts_topic: &str) -> Self {
         tickermesh_core::metrics::export_at_zero(&ALERTS, &["above", "below"]);
+        LazyLock::force(&REFUSED);
         Self {
             store,
             publisher,
@@ -153,16 +163,37 @@ impl EventHandler for Evaluator {
         "evaluate"
     }
 
+    /// The quote evaluated is the stored one (collect stores a quote before it publishes it),
+    /// so an event can only name a quote, never make one up; an event for a quote that was
+    /// never collected, or whose values are absurd, is refused and counted.
     async fn handle(&self, event: &Event) -> std::result::Result<(), HandleError> {
-        let quote = QuoteCollected::from_event(event)?;
-        if !quote.price.is_finite() || quote.price <= 0.0 {
-            return Err(HandleError::Invalid(format!(
-                "price {} is not positive",
-                quote.price
-            )));
-        }
+        let named = QuoteCollected::from_event(event)?;
+        let pool = self.store.pool();
+        let Some(stored) = quotes::find(pool, &named.ticker, named.market_time_ms).await? else {
+            return Err(refused("no such quote was collected"));
+        };
+        check_quote(
+            stored.price,
+            &stored.currency,
+            stored.market_time_ms,
+            now_unix_ms(),
+        )
+        .map_err(|e| refused(&e.to_string()))?;
+        let quote = QuoteCollected {
+            collected_at_ms: stored.collected_at_ms,
+            ticker: stored.ticker,
+            price: stored.price,
+            currency: stored.currency,
+            market_time_ms: stored.market_time_ms,
+            simulated: stored.simulated,
+        };
         self.evaluate(&quote).await.map(drop).map_err(Into::into)
     }
+}
+
+fn refused(reason: &str) -> HandleError {
+    REFUSED.inc();
+    HandleError::Invalid(format!("quote refused: {reason}"))
 }
 
 /// The function's HTTP surface: CloudEvents on `POST /`, `/healthz`, `/metrics`.

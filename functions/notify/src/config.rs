@@ -1,7 +1,8 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use lettre::message::Mailbox;
-use tickermesh_core::config::{secret_opt, var, var_opt, ConfigError};
+use tickermesh_core::config::{positive_var, secret_opt, var, var_opt, ConfigError};
 
 use crate::mailer::MailConfig;
 
@@ -13,6 +14,49 @@ pub struct MailSettings {
     pub transport: MailConfig,
     /// `TICKERMESH_MAIL_FROM`.
     pub from: Mailbox,
+    pub retry: MailRetry,
+}
+
+/// How a message the server defers (4xx) is tried again before it is dead-lettered.
+#[derive(Debug, Clone, Copy)]
+pub struct MailRetry {
+    /// `TICKERMESH_MAIL_ATTEMPTS` (default 5): tries in all.
+    pub attempts: u32,
+    /// `TICKERMESH_MAIL_RETRY_DELAY_MS` (default 1000): the first wait, doubling up to 30 s.
+    pub first_delay: Duration,
+}
+
+impl Default for MailRetry {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            first_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+impl MailRetry {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let default = Self::default();
+        let first_ms = default.first_delay.as_millis() as u64;
+        Ok(Self {
+            attempts: positive_var("TICKERMESH_MAIL_ATTEMPTS", default.attempts)?,
+            first_delay: Duration::from_millis(positive_var(
+                "TICKERMESH_MAIL_RETRY_DELAY_MS",
+                first_ms,
+            )?),
+        })
+    }
+
+    /// The waits between tries: one fewer than the attempts.
+    pub fn delays(&self) -> impl Iterator<Item = Duration> {
+        use backon::BackoffBuilder;
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.first_delay)
+            .with_max_delay(Duration::from_secs(30))
+            .with_max_times(self.attempts.saturating_sub(1) as usize)
+            .build()
+    }
 }
 
 impl MailSettings {
@@ -39,6 +83,7 @@ impl MailSettings {
             }
         };
         Ok(Self {
+            retry: MailRetry::from_env()?,
             transport,
             from: var("TICKERMESH_MAIL_FROM", DEFAULT_FROM.to_owned())?
                 .parse()

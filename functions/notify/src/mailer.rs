@@ -24,15 +24,34 @@ pub enum Mailer {
     Outbox(AsyncFileTransport<Tokio1Executor>),
 }
 
-/// Why a message was not sent.
+/// Why a message was not sent, by what can be done about it.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// The server refused it for good (5xx): retrying cannot help.
-    #[error("permanent failure: {0}")]
+    /// Refused for good: a 5xx reply, or a message this server cannot take (a non-ASCII
+    /// address where the server lacks SMTPUTF8). Retrying cannot help: dead-letter it.
+    #[error("refused: {0}")]
     Permanent(String),
-    /// Connection trouble, a 4xx, a full disk: worth retrying.
-    #[error("transient failure: {0}")]
+    /// A 4xx reply about this message (greylisting, a full mailbox): worth a few more tries,
+    /// then dead-lettered; other alerts go on meanwhile.
+    #[error("deferred: {0}")]
     Transient(String),
+    /// The mail server (or the outbox folder) cannot be reached: no message can go out, so
+    /// the alert waits and is retried for as long as it takes.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Sorts an SMTP error by what can be done about it.
+fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    let text = e.to_string();
+    if e.is_transient() {
+        SendError::Transient(text)
+    } else if e.is_permanent() || e.is_client() {
+        SendError::Permanent(text)
+    } else {
+        // Connection, network, TLS, timeouts, an unreadable reply: the server, not the message.
+        SendError::Unavailable(text)
+    }
 }
 
 impl Mailer {
@@ -58,18 +77,12 @@ impl Mailer {
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
-            Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
-                if e.is_permanent() {
-                    SendError::Permanent(e.to_string())
-                } else {
-                    SendError::Transient(e.to_string())
-                }
-            }),
+            Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| classify(&e)),
             Self::Outbox(files) => files
                 .send(message)
                 .await
                 .map(drop)
-                .map_err(|e| SendError::Transient(e.to_string())),
+                .map_err(|e| SendError::Unavailable(e.to_string())),
         }
     }
 }

@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
     run_event_function(NAME, config, |store, (consume, mail)| async move {
         let mailer = Mailer::new(&mail.transport)
             .map_err(|e| startup_failed(NAME, "cannot set up e-mail", &e))?;
-        let notifier = Arc::new(Notifier::new(store, mailer, mail.from));
+        let notifier = Arc::new(Notifier::new(store, mailer, mail.from).with_retry(mail.retry));
         Ok(EventFunction {
             app: tickermesh_notify::router(notifier.clone()),
             consume: consume.map(|c| (c, notifier as _)),

@@ -14,7 +14,7 @@ use tickermesh_api::v1::{
     GetAverageValueRequest, GetAverageValueResponse, GetHistoryRequest, GetHistoryResponse,
     GetLatestValueRequest, GetLatestValueResponse,
 };
-use tickermesh_core::command::answer;
+use tickermesh_core::command::{answer, Deadline};
 use tickermesh_core::domain::{Count, Email, Ticker};
 use tickermesh_core::server::{GrpcApp, Router};
 use tickermesh_core::store::{quotes, users};
@@ -121,28 +121,47 @@ pub struct Queries {
     cache: Option<LatestCache>,
 }
 
+impl Queries {
+    fn deadline<T>(&self, request: &Request<T>) -> Deadline {
+        Deadline::of(request.metadata(), self.ctx.request_timeout)
+    }
+}
+
 #[tonic::async_trait]
 impl TickerQueries for Queries {
     async fn get_latest_value(
         &self,
         request: Request<GetLatestValueRequest>,
     ) -> Result<Response<GetLatestValueResponse>, Status> {
+        let deadline = self.deadline(&request);
         let latest = latest(&self.ctx, self.cache.as_ref(), request.into_inner());
-        answer("GetLatestValue", metrics::time_latest(latest)).await
+        answer("GetLatestValue", deadline, metrics::time_latest(latest)).await
     }
 
     async fn get_average_value(
         &self,
         request: Request<GetAverageValueRequest>,
     ) -> Result<Response<GetAverageValueResponse>, Status> {
-        answer("GetAverageValue", average(&self.ctx, request.into_inner())).await
+        let deadline = self.deadline(&request);
+        answer(
+            "GetAverageValue",
+            deadline,
+            average(&self.ctx, request.into_inner()),
+        )
+        .await
     }
 
     async fn get_history(
         &self,
         request: Request<GetHistoryRequest>,
     ) -> Result<Response<GetHistoryResponse>, Status> {
-        answer("GetHistory", history(&self.ctx, request.into_inner())).await
+        let deadline = self.deadline(&request);
+        answer(
+            "GetHistory",
+            deadline,
+            history(&self.ctx, request.into_inner()),
+        )
+        .await
     }
 }
 

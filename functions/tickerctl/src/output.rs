@@ -50,8 +50,26 @@ pub fn quote_json(q: &Quote) -> Value {
     })
 }
 
-/// RFC 3339 in UTC.
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z).
+const RFC3339_MAX_MS: i64 = 253_402_300_799_999;
+
+/// RFC 3339 in UTC; a time it cannot write (after year 9999, before 1970) as milliseconds,
+/// so that no answer from a server can make the client panic.
 pub fn time(unix_ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
-    humantime::format_rfc3339_seconds(at).to_string()
+    match u64::try_from(unix_ms) {
+        Ok(ms) if unix_ms <= RFC3339_MAX_MS => {
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+        }
+        _ => format!("{unix_ms} ms since 1970"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn any_time_prints() {
+        assert_eq!(super::time(0), "1970-01-01T00:00:00Z");
+        assert!(super::time(i64::MAX).contains("ms since"));
+        assert!(super::time(-5).contains("ms since"));
+    }
 }

@@ -55,18 +55,16 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
         source,
     })?;
     let service = &config.service;
-    let ctx = Context::connect(&service.database, service.idempotency_ttl).await?;
+    let ctx = Context::connect(service).await?;
     let mut tasks = Tasks::new();
     let purge = Idempotency::purge_every(ctx.store.clone(), PURGE_INTERVAL);
     tasks.spawn_until_stopped("the idempotency purge", purge);
     let setup = |part: &'static str| move |reason: String| UpError::Setup { part, reason };
 
     let mailer = Mailer::new(&config.mail.transport).map_err(setup("e-mail"))?;
-    let notifier = Arc::new(Notifier::new(
-        ctx.store.clone(),
-        mailer,
-        config.mail.from.clone(),
-    ));
+    let mail = &config.mail;
+    let notifier = Notifier::new(ctx.store.clone(), mailer, mail.from.clone());
+    let notifier = Arc::new(notifier.with_retry(mail.retry));
     let store = ctx.store.clone();
     let alerts_topic = config.alerts_topic.clone();
     let evaluator = move |publisher: Arc<dyn Publisher>| {
@@ -78,11 +76,25 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
             let quotes = bus.topic(&config.collect.quotes_topic, 1024);
             let alerts = bus.topic(&config.alerts_topic, 1024);
             let bus = Arc::new(bus);
+            // The bus keeps nothing across a stop or a crash: each consumer first takes up
+            // what the tables say an earlier run left (alerts not yet handed on, alerts handed
+            // on but never mailed), then what the bus brings.
+            let started_ms = tickermesh_core::now_unix_ms();
             let topic = config.collect.quotes_topic.clone();
-            let evaluate = consume_channel(topic, quotes, evaluator(bus.clone()));
-            tasks.spawn_until_stopped("the evaluate consumer", evaluate);
-            let notify = consume_channel(config.alerts_topic.clone(), alerts, notifier);
-            tasks.spawn_until_stopped("the notify consumer", notify);
+            let evaluator = evaluator(bus.clone());
+            tasks.spawn_until_stopped("the evaluate consumer", async move {
+                if let Err(e) = evaluator.publish_pending().await {
+                    tracing::warn!(error = %e, "alerts left unpublished wait for the next quote");
+                }
+                consume_channel(topic, quotes, evaluator).await;
+            });
+            let topic = config.alerts_topic.clone();
+            tasks.spawn_until_stopped("the notify consumer", async move {
+                if let Err(e) = notifier.deliver_unhandled(started_ms).await {
+                    tracing::warn!(error = %e, "alerts left undelivered could not be loaded");
+                }
+                consume_channel(topic, alerts, notifier).await;
+            });
             bus
         }
         Some(kafka) => kafka_pipeline(kafka, config, evaluator, notifier, &mut tasks)?,
@@ -187,8 +199,8 @@ pub async fn run(
         source,
     })?;
     print_banner(&config, addr);
-    let grace = config.service.shutdown_grace;
-    let result = serve_with_tasks(listener, mesh.router, shutdown, grace, mesh.tasks).await;
+    let result =
+        serve_with_tasks(listener, mesh.router, shutdown, &config.service, mesh.tasks).await;
     println!("tickermesh stopped");
     Ok(result?)
 }

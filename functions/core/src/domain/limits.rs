@@ -25,6 +25,7 @@ impl Count {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn bounds() {
@@ -33,5 +34,21 @@ mod tests {
         assert_eq!(Count::parse("count", 10_000).unwrap().get(), 10_000);
         let err = Count::parse("count", 10_001).unwrap_err();
         assert!(err.to_string().starts_with("count:"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Every u32: the same number when in 1..=MAX, else an error naming the field.
+        #[test]
+        fn in_bounds_or_names_the_field(raw in prop_oneof![any::<u32>(), 0u32..=10_001]) {
+            match Count::parse("limit", raw) {
+                Ok(c) => prop_assert!((1..=Count::MAX).contains(&raw) && c.get() == raw),
+                Err(err) => {
+                    prop_assert!(raw == 0 || raw > Count::MAX);
+                    prop_assert!(matches!(err, Error::InvalidArgument { field: "limit", .. }), "{err:?}");
+                }
+            }
+        }
     }
 }

@@ -39,6 +39,7 @@ text_value!(Ticker);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn yahoo_symbols() {
@@ -58,6 +59,45 @@ mod tests {
         for bad in ["", "AAPL!", "A B", "ABCDEFGHIJKLMNOPQ", "é"] {
             let err = Ticker::parse("ticker", bad).unwrap_err();
             assert!(err.to_string().starts_with("ticker:"), "{bad}: {err}");
+        }
+    }
+
+    /// Symbols as Yahoo spells them, in any case, padded with blanks.
+    fn symbol() -> impl Strategy<Value = String> {
+        ("[ \t]{0,2}", "[A-Za-z0-9.^=-]{1,16}", "[ \t]{0,2}")
+            .prop_map(|(pre, s, post)| format!("{pre}{s}{post}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Anything: a symbol of the allowed characters, upper-case, trimmed, 1-16 long, that
+        /// parses again to itself; or an error naming the field.
+        #[test]
+        fn parses_or_names_the_field(raw in prop_oneof![any::<String>(), symbol(), "[ -~]{0,20}"]) {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '^' | '=');
+            let trimmed = raw.trim();
+            let valid = (1..=Ticker::MAX_LEN).contains(&trimmed.len()) && trimmed.chars().all(allowed);
+            match Ticker::parse("ticker", &raw) {
+                Ok(t) => {
+                    prop_assert!(valid, "{raw:?} accepted");
+                    prop_assert_eq!(t.as_str(), trimmed.to_ascii_uppercase());
+                    prop_assert!(!t.as_str().chars().any(|c| c.is_ascii_lowercase()));
+                    prop_assert_eq!(Ticker::parse("ticker", t.as_str()).unwrap(), t);
+                }
+                Err(err) => {
+                    prop_assert!(!valid, "{raw:?} refused: {err}");
+                    prop_assert!(matches!(err, Error::InvalidArgument { field: "ticker", .. }), "{err:?}");
+                    prop_assert!(err.to_string().starts_with("ticker: "), "{err}");
+                }
+            }
+        }
+
+        /// Case does not matter: every spelling of a symbol is the same ticker.
+        #[test]
+        fn case_insensitive(raw in symbol()) {
+            let upper = Ticker::parse("ticker", &raw.to_ascii_uppercase()).unwrap();
+            prop_assert_eq!(Ticker::parse("ticker", &raw.to_ascii_lowercase()).unwrap(), upper);
         }
     }
 }

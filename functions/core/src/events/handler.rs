@@ -1,6 +1,7 @@
 //! One handler per event function, reached the same way over every transport: CloudEvents over
 //! HTTP (a Knative KafkaSource delivering), the in-process bus, or a Kafka consumer.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cloudevents::{AttributesReader, Event};
+use futures::FutureExt;
 use tokio::sync::mpsc;
 
 use crate::error::Error;
@@ -42,7 +44,7 @@ pub trait EventHandler: Send + Sync + 'static {
 
 /// The waits between deliveries of an event that must be retried: doubling from 200 ms to
 /// 30 s, for as long as it takes (the event is never dropped).
-pub(crate) fn redelivery_delays() -> impl Iterator<Item = Duration> {
+pub fn redelivery_delays() -> impl Iterator<Item = Duration> {
     use backon::BackoffBuilder;
     backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
@@ -57,7 +59,22 @@ pub async fn handle_counted<H: EventHandler + ?Sized>(
     event: &Event,
 ) -> Result<(), HandleError> {
     let started = Instant::now();
-    let result = handler.handle(event).await;
+    // A panic in a handler is a bug that one event triggered: that event is skipped (logged,
+    // counted as invalid), and the consumer goes on with the next.
+    let result = match AssertUnwindSafe(handler.handle(event)).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(function = handler.name(), id = event.id(), panic = %what, "the handler panicked on an event");
+            Err(HandleError::Invalid(
+                "the event could not be handled; it was skipped".into(),
+            ))
+        }
+    };
     let outcome = match &result {
         Ok(()) => "ok",
         Err(HandleError::Invalid(reason)) => {

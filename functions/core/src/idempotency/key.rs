@@ -43,6 +43,7 @@ impl IdempotencyKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn bounds() {
@@ -67,5 +68,43 @@ mod tests {
                 .as_str(),
             "abc"
         );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any text: kept as sent (no trimming, no case folding: `k` and `k ` are two keys)
+        /// when it is 1-128 printable ASCII, else an error naming the header.
+        #[test]
+        fn parses_or_names_the_header(raw in prop_oneof![any::<String>(), "[ -~]{0,140}", "[ -~]{120,130}"]) {
+            let valid = (1..=IdempotencyKey::MAX_LEN).contains(&raw.len())
+                && raw.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+            match IdempotencyKey::parse(&raw) {
+                Ok(key) => {
+                    prop_assert!(valid, "{raw:?} accepted");
+                    prop_assert_eq!(key.as_str(), raw.as_str());
+                }
+                Err(err) => {
+                    prop_assert!(!valid, "{raw:?} refused: {err}");
+                    prop_assert!(matches!(err, Error::InvalidArgument { field: "idempotency-key", .. }), "{err:?}");
+                }
+            }
+        }
+
+        /// Any header value gRPC can carry (bytes, including obs-text above 0x7f): the key it
+        /// spells, or an error naming the header.
+        #[test]
+        fn from_any_metadata_value(raw in proptest::collection::vec(any::<u8>(), 0..160)) {
+            let Ok(value) = tonic::metadata::AsciiMetadataValue::try_from(raw.as_slice()) else {
+                return Ok(()); // not a header value at all: HTTP/2 refuses it before us
+            };
+            let mut md = MetadataMap::new();
+            md.insert(IdempotencyKey::HEADER, value);
+            match IdempotencyKey::from_metadata(&md) {
+                Ok(Some(key)) => prop_assert_eq!(key.as_str().as_bytes(), raw.as_slice()),
+                Ok(None) => prop_assert!(false, "the key was sent"),
+                Err(err) => prop_assert!(matches!(err, Error::InvalidArgument { field: "idempotency-key", .. }), "{err:?}"),
+            }
+        }
     }
 }

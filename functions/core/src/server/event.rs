@@ -102,6 +102,5 @@ where
                 .map_err(Into::into)
         });
     }
-    let grace = config.service.shutdown_grace;
-    super::serve_until_signal(name, config.port, function.app, grace, tasks).await
+    super::serve_until_signal(name, config.port, function.app, &config.service, tasks).await
 }

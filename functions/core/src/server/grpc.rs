@@ -88,7 +88,7 @@ where
         Err(code) => return code,
     };
     let service = &config.service;
-    let ctx = match Context::connect(&service.database, service.idempotency_ttl).await {
+    let ctx = match Context::connect(service).await {
         Ok(ctx) => ctx,
         Err(e) => return super::startup_failed(name, "cannot open the database", &e),
     };
@@ -96,8 +96,7 @@ where
     let purge = Idempotency::purge_every(ctx.store.clone(), PURGE_INTERVAL);
     tasks.spawn_until_stopped("the idempotency purge", purge);
     let app = build(ctx.clone(), own).await;
-    let code =
-        super::serve_until_signal(name, config.port, app, service.shutdown_grace, tasks).await;
+    let code = super::serve_until_signal(name, config.port, app, service, tasks).await;
     ctx.store.close().await;
     code
 }

@@ -124,9 +124,11 @@ pub async fn serve_with_tasks(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    options: impl Into<super::ServeOptions>,
     mut tasks: Tasks,
 ) -> Result<(), ServeError> {
+    let options = options.into();
+    let grace = options.grace;
     let task_ended = std::sync::Arc::new(Notify::new());
     let stop_tasks = tasks.stop.clone();
     let signal = {
@@ -140,7 +142,7 @@ pub async fn serve_with_tasks(
             let _ = stop_tasks.send(true);
         }
     };
-    let server = super::serve(listener, app, signal, grace);
+    let server = super::serve(listener, app, signal, options);
     tokio::pin!(server);
     let mut failed = None;
     let mut stopping = false;

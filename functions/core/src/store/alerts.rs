@@ -100,6 +100,26 @@ pub async fn insert_alert(
         .map_err(|e| Error::db("store an alert", e))
 }
 
+/// The stored alert with this id: the source of truth for what notify sends, whatever an
+/// event says.
+pub async fn find<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    alert_id: &str,
+) -> Result<Option<ThresholdCrossed>> {
+    let payload: Option<String> =
+        sqlx::query_scalar("SELECT payload FROM alerts WHERE alert_id = ?")
+            .bind(alert_id)
+            .fetch_optional(ex)
+            .await
+            .map_err(|e| Error::db("load an alert", e))?;
+    payload.as_deref().map(parse_payload).transpose()
+}
+
+fn parse_payload(payload: &str) -> Result<ThresholdCrossed> {
+    serde_json::from_str(payload)
+        .map_err(|e| Error::Internal(format!("stored alert does not parse: {e}")))
+}
+
 /// Alerts whose event has not been handed to the broker yet, oldest first.
 pub async fn unpublished<'e, E: Executor<'e, Database = Any>>(
     ex: E,
@@ -112,13 +132,7 @@ pub async fn unpublished<'e, E: Executor<'e, Database = Any>>(
     .fetch_all(ex)
     .await
     .map_err(|e| Error::db("load unpublished alerts", e))?;
-    payloads
-        .iter()
-        .map(|p| {
-            serde_json::from_str(p)
-                .map_err(|e| Error::Internal(format!("stored alert does not parse: {e}")))
-        })
-        .collect()
+    payloads.iter().map(|p| parse_payload(p)).collect()
 }
 
 pub async fn mark_published<'e, E: Executor<'e, Database = Any>>(
@@ -133,6 +147,23 @@ pub async fn mark_published<'e, E: Executor<'e, Database = Any>>(
         .await
         .map(|_| ())
         .map_err(|e| Error::db("mark an alert published", e))
+}
+
+/// Ids of alerts handed to the in-process bus before `before_ms` that notify never handled:
+/// the bus keeps nothing across a restart, so these are delivered again from here.
+pub async fn published_unhandled<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    before_ms: i64,
+) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT a.alert_id FROM alerts a LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id \
+         WHERE s.alert_id IS NULL AND a.published_at_ms IS NOT NULL AND a.published_at_ms < ? \
+         ORDER BY a.created_at_ms, a.alert_id",
+    )
+    .bind(before_ms)
+    .fetch_all(ex)
+    .await
+    .map_err(|e| Error::db("load undelivered alerts", e))
 }
 
 /// How notify handled an alert (`sent`, `dead_letter`), if it did.

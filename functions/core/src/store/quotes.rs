@@ -70,11 +70,36 @@ pub async fn latest<'e, E: Executor<'e, Database = Any>>(
     let sql = format!(
         "SELECT {COLUMNS} FROM quotes WHERE ticker = ? ORDER BY market_time_ms DESC LIMIT 1"
     );
-    let row = sqlx::query(&sql)
-        .bind(ticker.as_str())
+    one(ex, &sql, ticker.as_str(), None, "load the latest quote").await
+}
+
+/// The stored quote of `ticker` at `market_time_ms`: what an event about it may be checked
+/// against.
+pub async fn find<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    ticker: &str,
+    market_time_ms: i64,
+) -> Result<Option<Quote>> {
+    let sql = format!("SELECT {COLUMNS} FROM quotes WHERE ticker = ? AND market_time_ms = ?");
+    one(ex, &sql, ticker, Some(market_time_ms), "load a quote").await
+}
+
+/// At most one quote row of `sql`, bound to the ticker and, when given, a market time.
+async fn one<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    sql: &str,
+    ticker: &str,
+    market_time_ms: Option<i64>,
+    context: &'static str,
+) -> Result<Option<Quote>> {
+    let mut query = sqlx::query(sql).bind(ticker);
+    if let Some(t) = market_time_ms {
+        query = query.bind(t);
+    }
+    let row = query
         .fetch_optional(ex)
         .await
-        .map_err(|e| Error::db("load the latest quote", e))?;
+        .map_err(|e| Error::db(context, e))?;
     row.as_ref()
         .map(from_row)
         .transpose()

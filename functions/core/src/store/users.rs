@@ -126,12 +126,22 @@ pub async fn update_subscription(
     thresholds: Thresholds,
     now_ms: i64,
 ) -> Result<User> {
-    sqlx::query(
-        // A changed ticker or threshold re-arms the alert: a new threshold that the price
-        // already breaches alerts once on the next quote.
-        "UPDATE subscriptions SET ticker = ?, min_price = ?, max_price = ?, updated_at_ms = ?, \
-         alert_state = 'armed', evaluated_market_time_ms = NULL WHERE id = ?",
-    )
+    // A changed ticker or threshold re-arms the alert: a new threshold that the price already
+    // breaches alerts once on the next quote. An update that changes neither leaves the alert
+    // where it is (re-arming would mail the same crossing again). The row is locked (or
+    // SQLite's one writer holds it), so `user` is what is stored.
+    let changed = user.ticker != ticker.as_str()
+        || user.min_price != thresholds.min()
+        || user.max_price != thresholds.max();
+    let rearm = if changed {
+        ", alert_state = 'armed', evaluated_market_time_ms = NULL"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "UPDATE subscriptions SET ticker = ?, min_price = ?, max_price = ?, updated_at_ms = ?\
+         {rearm} WHERE id = ?"
+    ))
     .bind(ticker.as_str())
     .bind(thresholds.min())
     .bind(thresholds.max())

@@ -163,6 +163,7 @@ pub async fn from_prometheus(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn reads_the_text_format() {
@@ -181,5 +182,92 @@ mod tests {
         assert_eq!(samples[2].label("a"), Some("q\"uote"));
         assert_eq!(samples[2].label("b"), Some("c"));
         assert_eq!(samples[2].value, 2.5);
+    }
+
+    /// A sample as the Prometheus text format writes it (label values escaped: `\\`, `\"`,
+    /// `\n`), with a timestamp or not.
+    fn render(sample: &Sample, timestamp: Option<i64>) -> String {
+        let labels: Vec<String> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| {
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                format!("{k}=\"{v}\"")
+            })
+            .collect();
+        let value = match sample.value {
+            v if v.is_nan() => "NaN".to_owned(),
+            v if v == f64::INFINITY => "+Inf".to_owned(),
+            v if v == f64::NEG_INFINITY => "-Inf".to_owned(),
+            v => v.to_string(),
+        };
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.join(","))
+        };
+        match timestamp {
+            Some(t) => format!("{}{labels} {value} {t}", sample.name),
+            None => format!("{}{labels} {value}", sample.name),
+        }
+    }
+
+    fn sample() -> impl Strategy<Value = Sample> {
+        (
+            "[a-zA-Z_:][a-zA-Z0-9_:]{0,30}",
+            proptest::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_]{0,12}", any::<String>(), 0..4),
+            any::<f64>(),
+        )
+            .prop_map(|(name, labels, value)| Sample {
+                name,
+                labels,
+                value,
+            })
+    }
+
+    fn same(a: &Sample, b: &Sample) -> bool {
+        a.name == b.name
+            && a.labels == b.labels
+            && (a.value.to_bits() == b.value.to_bits() || (a.value.is_nan() && b.value.is_nan()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Any text, and text made of the format's own characters: no panic, and every sample
+        /// read has a name with neither braces nor blanks around it.
+        #[test]
+        fn any_text_is_read_or_skipped(text in prop_oneof![
+            any::<String>(),
+            "[a-z_{}=\",\\\\ \t\n#0-9.eE+-]{0,300}",
+        ]) {
+            let lines = text.lines().count();
+            let samples = parse_text(&text);
+            prop_assert!(samples.len() <= lines);
+            for s in samples {
+                prop_assert!(!s.name.contains('{'), "{s:?}");
+                prop_assert_eq!(s.name.trim(), s.name.as_str());
+            }
+        }
+
+        /// What a Prometheus client writes (with HELP and TYPE lines, any label values, any
+        /// value including NaN and ±Inf, with or without a timestamp) is read back exactly.
+        #[test]
+        fn exposition_round_trips(
+            samples in proptest::collection::vec((sample(), proptest::option::of(any::<i64>())), 0..8),
+        ) {
+            let text: String = samples
+                .iter()
+                .map(|(s, t)| format!("# HELP {} any text {{\n# TYPE {} gauge\n{}\n", s.name, s.name, render(s, *t)))
+                .collect();
+            let read = parse_text(&text);
+            prop_assert_eq!(read.len(), samples.len(), "{}", text);
+            for (got, (want, _)) in read.iter().zip(&samples) {
+                prop_assert!(same(got, want), "{got:?} != {want:?} from {text}");
+            }
+        }
     }
 }
