@@ -18,6 +18,7 @@ fn config(yahoo: &FakeYahoo, breaker_failures: u32, concurrency: usize) -> Colle
         market: MarketKind::Yahoo,
         yahoo_base_url: yahoo.base_url().parse().unwrap(),
         yahoo_timeout: Duration::from_secs(2),
+        yahoo_rate_limit: std::num::NonZeroU32::new(10_000).unwrap(),
         concurrency,
         breaker_failures,
         breaker_cooldown: Duration::from_secs(60),
@@ -241,4 +242,48 @@ async fn events_that_could_not_be_published_go_out_on_the_next_tick() {
         "stored before, published now"
     );
     assert_eq!(drain(&mut events).len(), 1);
+}
+
+/// The collector never asks the market data service for more than its rate limit in any
+/// second, and leaves it alone for as long as a `429`'s `Retry-After` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_keep_to_the_rate_limit_and_honour_retry_after() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let yahoo = FakeYahoo::start().await;
+    for i in 0..30 {
+        let t = format!("R{i:02}");
+        register(&store, &format!("{t}@example.com"), &t, None, Some(1000.0)).await;
+        let reply = Reply::Price {
+            price: 10.0,
+            market_time_s: recent_s(),
+        };
+        yahoo.set(&t, reply);
+    }
+    let mut config = config(&yahoo, 100, 30);
+    config.yahoo_rate_limit = std::num::NonZeroU32::new(20).unwrap();
+    let (server, _events) = start(store.clone(), config).await;
+    let r = report(&server).await;
+    assert_eq!(r.quotes, 30);
+    let arrivals = yahoo.arrivals();
+    for (i, first) in arrivals.iter().enumerate() {
+        let within_a_second = arrivals[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*first) < std::time::Duration::from_secs(1))
+            .count();
+        assert!(within_a_second <= 20, "{within_a_second} requests in one second");
+    }
+
+    // One symbol (asked first) answers 429 with Retry-After: 2; nothing goes out for those
+    // two seconds.
+    register(&store, "slow@example.com", "A429", None, Some(1000.0)).await;
+    yahoo.set("A429", Reply::TooMany { retry_after_s: 2 });
+    let before = yahoo.arrivals().len();
+    report(&server).await;
+    let arrivals = yahoo.arrivals();
+    let after = &arrivals[before..];
+    let paused = after.windows(2).any(|w| {
+        w[1].duration_since(w[0]) >= std::time::Duration::from_millis(1_900)
+    });
+    assert!(paused, "no pause after the 429");
 }

@@ -56,7 +56,7 @@ async fn alert_survives(signal: &str) {
     let channel = Channel::from_shared(endpoint.clone())
         .unwrap()
         .connect_lazy();
-    let mut commands = UserCommandsClient::new(channel);
+    let commands = UserCommandsClient::new(channel);
     let register = RegisterUserRequest {
         email: "ada@example.com".into(),
         ticker: "AAPL".into(),

@@ -156,10 +156,10 @@ async fn mesh(db: &TestDb, dir: &std::path::Path) -> up::Mesh {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_owned(),
         service: ServiceConfig {
-            database: DatabaseConfig::url(&db.url),
             idempotency_ttl: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(1),
             http: limits(),
+            ..ServiceConfig::new(DatabaseConfig::url(&db.url))
         },
         query: QueryConfig::default(),
         collect: CollectConfig {

@@ -31,6 +31,7 @@ fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo) -> UpConfig {
             market: MarketKind::Yahoo,
             yahoo_base_url: yahoo.base_url().parse().unwrap(),
             yahoo_timeout: Duration::from_secs(2),
+            yahoo_rate_limit: std::num::NonZeroU32::new(10_000).unwrap(),
             concurrency: 4,
             breaker_failures: 3,
             breaker_cooldown: Duration::from_secs(30),

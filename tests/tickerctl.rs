@@ -84,3 +84,26 @@ async fn retries_then_reports_unavailable() {
     // Two backoffs (100 ms, 200 ms) happened before giving up.
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
 }
+
+/// `tickerctl bench --method register` sends commands as real clients do: each with its own
+/// idempotency key, so it measures the at-most-once work too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_registers_with_idempotency_keys() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (server, ctx) = spawn_mesh(&db).await;
+    let args = [
+        "bench", "--method", "register", "-c", "2", "-d", "500ms", "--connections", "1",
+    ];
+    let out = stdout(&tickerctl(&server.url(), &args).await);
+    assert!(out.contains("method=Register"), "{out}");
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+        .fetch_one(ctx.store.pool())
+        .await
+        .unwrap();
+    assert!(users > 0, "{out}");
+    assert_eq!(keys, users, "one key per registration");
+}

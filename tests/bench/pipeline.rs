@@ -23,6 +23,7 @@ fn collect_config(yahoo: &FakeYahoo, concurrency: usize) -> CollectConfig {
         market: MarketKind::Yahoo,
         yahoo_base_url: yahoo.base_url().parse().unwrap(),
         yahoo_timeout: Duration::from_secs(5),
+        yahoo_rate_limit: std::num::NonZeroU32::new(10_000).unwrap(),
         concurrency,
         breaker_failures: 5,
         breaker_cooldown: Duration::from_secs(30),
@@ -172,6 +173,48 @@ async fn tick_to_email() {
     );
 }
 
+/// 10,000 watched tickers, 100 ms per request, a limit of 200 requests per second: one tick
+/// takes about 50 s and no second holds more than 200 requests.
+async fn collect_10000_rate_limited() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let yahoo = FakeYahoo::start().await;
+    for i in 0..10_000 {
+        let t = format!("L{i:05}");
+        register(&store, &format!("l{i}@example.com"), &t, None, Some(1000.0)).await;
+        let reply = Reply::Price {
+            price: 10.0,
+            market_time_s: recent_s(),
+        };
+        yahoo.set(&t, reply);
+    }
+    yahoo.set_latency(Duration::from_millis(100));
+    let mut config = collect_config(&yahoo, 100);
+    config.yahoo_rate_limit = std::num::NonZeroU32::new(200).unwrap();
+    let mut bus = ChannelBus::new();
+    let _quotes = bus.topic("ticker-quotes", 20_000);
+    let c = Collector::new(store.clone(), &config, Arc::new(bus)).unwrap();
+    let started = Instant::now();
+    let report = c.collect().await.unwrap();
+    let took = started.elapsed();
+    let arrivals = yahoo.arrivals();
+    let busiest = (0..arrivals.len())
+        .map(|i| {
+            arrivals[i..]
+                .iter()
+                .take_while(|t| t.duration_since(arrivals[i]) < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    println!(
+        "collect: 10,000 tickers, 100 ms per request, limit 200/s: {} quotes in {:.1} s; \
+         busiest second {busiest} requests",
+        report.quotes,
+        took.as_secs_f64()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo test --all-targets` builds and starts benchmarks too; only `cargo bench` measures.
@@ -180,5 +223,6 @@ async fn main() {
         return;
     }
     collect_1000().await;
+    collect_10000_rate_limited().await;
     tick_to_email().await;
 }

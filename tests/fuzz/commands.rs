@@ -81,6 +81,8 @@ fn commands_take_or_name_the_field(backend: Backend, cases: u32) {
         change(),
         change(),
     );
+    // How many registrations were taken: the strategies must reach the store too.
+    let taken = std::sync::atomic::AtomicUsize::new(0);
     let result = runner.run(
         &strategy,
         |(email, ticker, min, max, new_ticker, lo, hi)| {
@@ -103,6 +105,9 @@ fn commands_take_or_name_the_field(backend: Backend, cases: u32) {
                         max_price: hi,
                     })
                     .await;
+                if registered.is_ok() {
+                    taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 for answer in [registered.map(drop), updated.map(drop)] {
                     let Err(status) = answer else { continue };
                     match status.code() {
@@ -121,6 +126,10 @@ fn commands_take_or_name_the_field(backend: Backend, cases: u32) {
     if let Err(e) = result {
         panic!("{backend:?}: {e}");
     }
+    assert!(
+        taken.into_inner() > 0,
+        "{backend:?}: no registration was taken"
+    );
 }
 
 #[test]

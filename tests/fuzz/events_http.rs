@@ -14,15 +14,31 @@ use tickermesh_tests::{Backend, TestDb, TestServer};
 
 use crate::numbers::{json_number, json_other};
 
-/// Stands for the market time of the quote stored for the case, so that most events name a
-/// collected quote (evaluate refuses the others) and reach the store.
-const NAMED_TIME: &str = "\"@named-time@\"";
+/// Stands for what names the record stored for the case (a quote's market time, an alert's
+/// id), so that most events name a stored record (the functions refuse the others) and reach
+/// the store.
+pub const NAMED: &str = "\"@named@\"";
 
 /// One POST: headers in order (a name may repeat) and a body.
-#[derive(Debug, Clone)]
-struct Delivery {
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
+#[derive(Clone)]
+pub struct Delivery {
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+/// Values as text, so that a failing case reads as the request it is.
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<_> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(v)))
+            .collect();
+        f.debug_struct("Delivery")
+            .field("headers", &headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
 }
 
 /// Bytes a header value may hold: visible ASCII, blanks and obs-text (0x80-0xff).
@@ -38,7 +54,7 @@ fn text(values: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// A header a CloudEvent delivery may carry, with a plausible or an arbitrary value.
-fn header() -> impl Strategy<Value = (String, Vec<u8>)> {
+pub fn header() -> impl Strategy<Value = (String, Vec<u8>)> {
     let named = |name: &'static str, values: &'static [&'static str]| {
         prop_oneof![text(values), header_bytes()].prop_map(move |v| (name.to_owned(), v))
     };
@@ -95,9 +111,9 @@ fn quote_json() -> impl Strategy<Value = String> {
         1 => (4000usize..5000).prop_map(|n| format!("\"{}\"", "C".repeat(n))),
         1 => json_other(),
     ];
-    // Mostly the market time of the quote stored for this case (see `NAMED_TIME`).
+    // Mostly the market time of the quote stored for this case (see `NAMED`).
     let market = prop_oneof![
-        30 => Just(NAMED_TIME.to_owned()),
+        30 => Just(NAMED.to_owned()),
         4 => any::<i64>().prop_map(|t| t.to_string()),
         1 => json_number(),
         1 => json_other(),
@@ -186,7 +202,7 @@ fn structured() -> impl Strategy<Value = Delivery> {
 }
 
 /// Anything: any headers, any bytes.
-fn anything() -> impl Strategy<Value = Delivery> {
+pub fn anything() -> impl Strategy<Value = Delivery> {
     (
         proptest::collection::vec(header(), 0..8),
         proptest::collection::vec(any::<u8>(), 0..256),
@@ -194,16 +210,16 @@ fn anything() -> impl Strategy<Value = Delivery> {
         .prop_map(|(headers, body)| Delivery { headers, body })
 }
 
-async fn post(
+/// POSTs `d` with [`NAMED`] replaced by `named`: the status, or how the request failed (a
+/// dropped connection is a failure).
+pub async fn post(
     client: &reqwest::Client,
     url: &str,
     d: &Delivery,
-    named_time: i64,
+    named: &str,
 ) -> Result<u16, String> {
     let body = match String::from_utf8(d.body.clone()) {
-        Ok(text) => text
-            .replace(NAMED_TIME, &named_time.to_string())
-            .into_bytes(),
+        Ok(text) => text.replace(NAMED, named).into_bytes(),
         Err(_) => d.body.clone(),
     };
     let mut request = client.post(url).body(body);
@@ -251,6 +267,8 @@ fn deliveries_are_answered(backend: Backend, cases: u32) {
     let stored_price = prop_oneof![1e-6f64..50.0, 50.0f64..100.0, 100.0f64..=1e9, Just(1e9)];
     let strategy = (deliveries, stored_price);
     let n = std::sync::atomic::AtomicUsize::new(0);
+    // How many were handled: the strategies must reach the store, not only the parser.
+    let handled = std::sync::atomic::AtomicUsize::new(0);
     let result = runner.run(&strategy, |(delivery, price)| {
         // A fresh watcher of FUZZ each case, armed between 50 and 100, and a fresh quote of
         // FUZZ a minute old: an event that names it moves the watcher's state, and many cross
@@ -271,10 +289,14 @@ fn deliveries_are_answered(backend: Backend, cases: u32) {
             quotes::insert(store.pool(), store.backend(), &quote)
                 .await
                 .expect("store the quote");
-            post(&client, &url, &delivery, named_time).await
+            post(&client, &url, &delivery, &named_time.to_string()).await
         });
         match status {
-            Ok(202 | 400 | 503) => Ok(()),
+            Ok(202) => {
+                handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(400 | 503) => Ok(()),
             other => Err(TestCaseError::fail(format!("{other:?} for {delivery:?}"))),
         }
     });
@@ -283,6 +305,8 @@ fn deliveries_are_answered(backend: Backend, cases: u32) {
     if let Err(e) = result {
         panic!("{backend:?}: {e}");
     }
+    let handled = handled.into_inner();
+    assert!(handled > 0, "{backend:?}: no delivery was handled");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tickermesh_collect::chart::{not_found_body, success_body};
 
@@ -18,6 +18,8 @@ pub enum Reply {
     Price { price: f64, market_time_s: i64 },
     NotFound,
     Status(u16),
+    /// `429 Too Many Requests` with `Retry-After: <seconds>`.
+    TooMany { retry_after_s: u64 },
 }
 
 #[derive(Default)]
@@ -25,6 +27,8 @@ struct Inner {
     replies: Mutex<HashMap<String, Reply>>,
     latency: Mutex<Duration>,
     requests: AtomicUsize,
+    /// When each request arrived.
+    arrivals: Mutex<Vec<std::time::Instant>>,
 }
 
 #[derive(Clone)]
@@ -33,8 +37,9 @@ pub struct FakeYahoo {
     inner: Arc<Inner>,
 }
 
-async fn chart(Path(symbol): Path<String>, State(inner): State<Arc<Inner>>) -> impl IntoResponse {
+async fn chart(Path(symbol): Path<String>, State(inner): State<Arc<Inner>>) -> Response {
     inner.requests.fetch_add(1, Ordering::SeqCst);
+    inner.arrivals.lock().unwrap().push(std::time::Instant::now());
     let latency = *inner.latency.lock().unwrap();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -47,12 +52,20 @@ async fn chart(Path(symbol): Path<String>, State(inner): State<Arc<Inner>>) -> i
         } => (
             StatusCode::OK,
             success_body(&symbol, price, "USD", market_time_s),
-        ),
-        Reply::NotFound => (StatusCode::NOT_FOUND, not_found_body()),
+        )
+            .into_response(),
+        Reply::NotFound => (StatusCode::NOT_FOUND, not_found_body()).into_response(),
         Reply::Status(code) => (
             StatusCode::from_u16(code).unwrap(),
             "upstream trouble".to_owned(),
-        ),
+        )
+            .into_response(),
+        Reply::TooMany { retry_after_s } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", retry_after_s.to_string())],
+            "slow down",
+        )
+            .into_response(),
     }
 }
 
@@ -82,6 +95,11 @@ impl FakeYahoo {
 
     pub fn set_latency(&self, latency: Duration) {
         *self.inner.latency.lock().unwrap() = latency;
+    }
+
+    /// When each request arrived, in order.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.inner.arrivals.lock().unwrap().clone()
     }
 
     pub fn requests(&self) -> usize {

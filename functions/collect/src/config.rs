@@ -1,3 +1,4 @@
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -22,6 +23,14 @@ impl std::str::FromStr for MarketKind {
     }
 }
 
+/// Requests per second toward the market data service unless configured: 10,000 tickers a
+/// tick take 200 s at this pace, so larger watch lists need a higher limit (and a longer
+/// collector period).
+pub const DEFAULT_RATE_LIMIT: NonZeroU32 = match NonZeroU32::new(50) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+
 /// The collector's settings (beyond the database and port every function has).
 #[derive(Debug, Clone)]
 pub struct CollectConfig {
@@ -31,6 +40,8 @@ pub struct CollectConfig {
     pub yahoo_base_url: Url,
     /// `TICKERMESH_YAHOO_TIMEOUT_MS`: per request.
     pub yahoo_timeout: Duration,
+    /// `TICKERMESH_YAHOO_RATE_LIMIT`: requests per second at most (evenly spaced).
+    pub yahoo_rate_limit: NonZeroU32,
     /// `TICKERMESH_COLLECT_CONCURRENCY`: requests in flight at once.
     pub concurrency: usize,
     /// `TICKERMESH_BREAKER_FAILURES`: consecutive upstream failures that open the breaker.
@@ -53,6 +64,7 @@ impl CollectConfig {
             market: var("TICKERMESH_MARKET", MarketKind::Yahoo)?,
             yahoo_base_url: var("TICKERMESH_YAHOO_BASE_URL", default_base)?,
             yahoo_timeout: Duration::from_millis(var("TICKERMESH_YAHOO_TIMEOUT_MS", 5000)?),
+            yahoo_rate_limit: var("TICKERMESH_YAHOO_RATE_LIMIT", DEFAULT_RATE_LIMIT)?,
             concurrency,
             breaker_failures: var("TICKERMESH_BREAKER_FAILURES", 5)?,
             breaker_cooldown: Duration::from_secs(var("TICKERMESH_BREAKER_COOLDOWN_SECS", 30)?),

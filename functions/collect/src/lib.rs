@@ -76,6 +76,7 @@ impl Collector {
                 client: Yahoo::new(YahooConfig {
                     base_url: config.yahoo_base_url.clone(),
                     timeout: config.yahoo_timeout,
+                    rate_limit: config.yahoo_rate_limit,
                 })?,
                 breaker: Breaker::new(config.breaker_failures, config.breaker_cooldown),
             },

@@ -1,5 +1,6 @@
 //! Where prices come from: Yahoo Finance, or a deterministic simulated market for offline demos.
 
+pub mod pace;
 mod sim;
 mod yahoo;
 

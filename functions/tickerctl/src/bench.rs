@@ -99,15 +99,18 @@ impl Worker {
                     .map(drop),
                 BenchMethod::Register => {
                     n += 1;
-                    commands
-                        .register_user(RegisterUserRequest {
-                            email: format!("{}-{n}@example.com", self.prefix),
-                            ticker: self.ticker.clone(),
-                            min_price: None,
-                            max_price: Some(1000.0),
-                        })
-                        .await
-                        .map(drop)
+                    // As real clients send commands: each with its own idempotency key, so
+                    // the server does the work of at-most-once too.
+                    let mut request = tonic::Request::new(RegisterUserRequest {
+                        email: format!("{}-{n}@example.com", self.prefix),
+                        ticker: self.ticker.clone(),
+                        min_price: None,
+                        max_price: Some(1000.0),
+                    });
+                    if let Ok(key) = uuid::Uuid::new_v4().to_string().parse() {
+                        request.metadata_mut().insert("idempotency-key", key);
+                    }
+                    commands.register_user(request).await.map(drop)
                 }
             };
             match result {

@@ -1,7 +1,10 @@
-use std::time::Duration;
+use std::num::NonZeroU32;
+use std::time::{Duration, SystemTime};
 
+use reqwest::header::RETRY_AFTER;
 use reqwest::{StatusCode, Url};
 
+use super::pace::{retry_after, Pace};
 use super::Fetch;
 use crate::chart::{self, ChartQuote};
 
@@ -13,11 +16,14 @@ const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KH
 pub struct YahooConfig {
     pub base_url: Url,
     pub timeout: Duration,
+    /// Requests per second at most.
+    pub rate_limit: NonZeroU32,
 }
 
 pub struct Yahoo {
     http: reqwest::Client,
     config: YahooConfig,
+    pace: Pace,
 }
 
 impl Yahoo {
@@ -27,7 +33,11 @@ impl Yahoo {
             .timeout(config.timeout)
             .pool_max_idle_per_host(64)
             .build()?;
-        Ok(Self { http, config })
+        Ok(Self {
+            pace: Pace::new(config.rate_limit),
+            http,
+            config,
+        })
     }
 
     fn url(&self, ticker: &str) -> Url {
@@ -47,13 +57,20 @@ impl Yahoo {
     }
 
     pub async fn fetch(&self, ticker: &str) -> Fetch {
+        self.pace.ready().await;
         let response = match self.http.get(self.url(ticker)).send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => return Fetch::UpstreamError("timeout".into()),
             Err(e) => return Fetch::UpstreamError(format!("request failed: {e}")),
         };
         let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let header = response.headers().get(RETRY_AFTER);
+            let pause = retry_after(header.and_then(|v| v.to_str().ok()), SystemTime::now());
+            self.pace.pause(pause);
+            return Fetch::UpstreamError(format!("HTTP {status}, paused for {pause:?}"));
+        }
+        if status.is_server_error() {
             return Fetch::UpstreamError(format!("HTTP {status}"));
         }
         let body = match response.bytes().await {
@@ -90,6 +107,7 @@ mod tests {
         let y = Yahoo::new(YahooConfig {
             base_url: Url::parse("http://127.0.0.1:9/").unwrap(),
             timeout: Duration::from_secs(1),
+            rate_limit: NonZeroU32::MIN,
         })
         .unwrap();
         assert_eq!(

@@ -49,9 +49,9 @@ fn ordered(min: Option<f64>, max: Option<f64>) -> Result<Thresholds, Error> {
 }
 
 impl Thresholds {
-    /// The prices a threshold may take. Above any quote on any exchange in any currency (the
-    /// dearest share trades near 1e6, indices and weak-currency quotes far lower) and below the
-    /// tiniest crypto quotes (around 1e-5), yet far from the extremes of `f64` (`1e308`,
+    /// The prices a threshold may take: from a millionth (sub-cent quotes: small crypto
+    /// tokens, prices in minor currency units) to a billion (a thousand times the dearest share,
+    /// above any index or quote in a weak currency). Far from the extremes of `f64` (`1e308`,
     /// subnormals such as `5e-324`), where a threshold means nothing and its arithmetic and
     /// formatting misbehave.
     pub const PRICES: std::ops::RangeInclusive<f64> = 1e-6..=1e9;

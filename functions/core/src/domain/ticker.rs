@@ -13,12 +13,8 @@ impl Ticker {
         if trimmed.is_empty() {
             return Err(Error::invalid(field, "is required"));
         }
-        if trimmed.len() > Self::MAX_LEN {
-            return Err(Error::invalid(
-                field,
-                format!("must be at most {} characters", Self::MAX_LEN),
-            ));
-        }
+        // Characters first: every allowed one is a single byte, so the length check after it
+        // counts characters, as its message says (`é` × 9 is not "more than 16 characters").
         if let Some(bad) = trimmed
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '^' | '=')))
@@ -28,6 +24,12 @@ impl Ticker {
                 format!(
                     "contains {bad:?}; only letters, digits, '.', '-', '^' and '=' are allowed"
                 ),
+            ));
+        }
+        if trimmed.len() > Self::MAX_LEN {
+            return Err(Error::invalid(
+                field,
+                format!("must be at most {} characters", Self::MAX_LEN),
             ));
         }
         Ok(Self(trimmed.to_ascii_uppercase()))
@@ -87,6 +89,10 @@ mod tests {
                 }
                 Err(err) => {
                     prop_assert!(!valid, "{raw:?} refused: {err}");
+                    // A refusal for length only when there are too many characters.
+                    if err.to_string().contains("at most") {
+                        prop_assert!(trimmed.chars().count() > Ticker::MAX_LEN, "{raw:?}: {err}");
+                    }
                     prop_assert!(matches!(err, Error::InvalidArgument { field: "ticker", .. }), "{err:?}");
                     prop_assert!(err.to_string().starts_with("ticker: "), "{err}");
                 }
