@@ -271,7 +271,10 @@ async fn requests_keep_to_the_rate_limit_and_honour_retry_after() {
             .iter()
             .take_while(|t| t.duration_since(*first) < std::time::Duration::from_secs(1))
             .count();
-        assert!(within_a_second <= 20, "{within_a_second} requests in one second");
+        assert!(
+            within_a_second <= 20,
+            "{within_a_second} requests in one second"
+        );
     }
 
     // One symbol (asked first) answers 429 with Retry-After: 2; nothing goes out for those
@@ -282,8 +285,8 @@ async fn requests_keep_to_the_rate_limit_and_honour_retry_after() {
     report(&server).await;
     let arrivals = yahoo.arrivals();
     let after = &arrivals[before..];
-    let paused = after.windows(2).any(|w| {
-        w[1].duration_since(w[0]) >= std::time::Duration::from_millis(1_900)
-    });
+    let paused = after
+        .windows(2)
+        .any(|w| w[1].duration_since(w[0]) >= std::time::Duration::from_millis(1_900));
     assert!(paused, "no pause after the 429");
 }

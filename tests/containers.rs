@@ -17,7 +17,7 @@ use tickermesh_core::events::{Direction, QuoteCollected, ThresholdCrossed};
 use tickermesh_tests::containers::{debug_images, Container, Images, Podman, FUNCTIONS};
 use tickermesh_tests::db::{insert_prices, register};
 use tickermesh_tests::proc::free_port;
-use tickermesh_tests::smtp::SmtpServer;
+use tickermesh_tests::smtp::{Mail, SmtpServer};
 use tickermesh_tests::yahoo::{FakeYahoo, Reply};
 use tickermesh_tests::{eventually, http_get, kafka, keyed, new_key, ping, Backend, TestDb};
 use tonic::transport::Channel;
@@ -187,19 +187,23 @@ async fn every_function_image_runs_as_knative_runs_it() {
     };
     let r = ping(&format!("http://127.0.0.1:{}/", port("collect"))).await;
     assert_eq!(r.status(), 200, "collect takes the tick");
+    // evaluate takes only a quote that was collected (stored): the one insert_prices stores.
+    let store = db.store().await;
+    insert_prices(&store, "AAPL", &[120.0]).await;
+    store.close().await;
     let quote = QuoteCollected {
         ticker: "AAPL".into(),
         price: 120.0,
         currency: "USD".into(),
-        market_time_ms: 5_000,
-        collected_at_ms: 5_001,
+        market_time_ms: 1_000,
+        collected_at_ms: 1_005,
         simulated: false,
     };
     let data = serde_json::to_value(&quote).unwrap();
     let r = deliver(
         port("evaluate"),
         "tickermesh.quote.collected",
-        "AAPL@5000",
+        "AAPL@1000",
         &data,
     )
     .await;
@@ -290,12 +294,34 @@ async fn register_and_query_containers_round_trip_on_mariadb() {
     stops_cleanly("query", &query_fn);
 }
 
+/// Waits for `count` e-mails; panics with the containers' output when they do not come.
+async fn mails(smtp: &SmtpServer, count: usize, containers: &[&Container]) -> Vec<Mail> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mails = smtp.mails();
+        if mails.len() >= count {
+            return mails;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let logs: Vec<String> = containers.iter().map(|c| c.logs()).collect();
+            panic!(
+                "{} of {count} e-mails arrived; the functions said:\n{}",
+                mails.len(),
+                logs.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collect_evaluate_notify_containers_mail_one_crossing() {
     let images = debug_images();
     let db = TestDb::new(Backend::MariaDb).await;
     let store = db.store().await;
     register(&store, "ada@example.com", "AAPL", None, Some(250.0)).await;
+    register(&store, "bob@example.com", "AAPL", None, Some(262.0)).await;
+    store.close().await;
     let yahoo = FakeYahoo::start().await;
     let smtp = SmtpServer::start();
     let quotes = kafka::topic("quotes", 1).await;
@@ -338,6 +364,7 @@ async fn collect_evaluate_notify_containers_mail_one_crossing() {
             ),
         ]),
     );
+    let all = [&collect_fn, &evaluate_fn, &notify_fn];
     let tick = |price: f64, market_time_s: i64| {
         yahoo.set(
             "AAPL",
@@ -352,41 +379,30 @@ async fn collect_evaluate_notify_containers_mail_one_crossing() {
         }
     };
 
+    // Above ada's maximum, below bob's: one e-mail, to ada.
     tick(260.0, 1_000).await;
-    let mail = eventually(Duration::from_secs(60), "the alert e-mail", || async {
-        smtp.mails().first().cloned()
-    })
-    .await;
-    assert_eq!(mail.to, vec!["ada@example.com".to_owned()]);
+    let first = mails(&smtp, 1, &all).await;
+    assert_eq!(first[0].to, vec!["ada@example.com".to_owned()]);
+    let data = &first[0].data;
     assert!(
-        mail.data
-            .contains("AAPL rose above your maximum of 250.00 USD."),
-        "{}",
-        mail.data
+        data.contains("AAPL rose above your maximum of 250.00 USD."),
+        "{data}"
     );
-    assert!(mail.data.contains("Price: 260.00 USD"), "{}", mail.data);
+    assert!(data.contains("Price: 260.00 USD"), "{data}");
 
-    // Still above: evaluated, and no second e-mail for the same crossing.
+    // Above both: bob's crossing mails bob; ada, still above, gets nothing more. bob's e-mail
+    // comes from the same evaluation as a second one for ada would, so it is the sign that
+    // the quote went all the way through.
     tick(265.0, 1_060).await;
-    eventually(
-        Duration::from_secs(60),
-        "evaluate to see the second quote",
-        || {
-            let pool = store.pool().clone();
-            async move {
-                let t: Option<i64> =
-                    sqlx::query_scalar("SELECT MAX(evaluated_market_time_ms) FROM subscriptions")
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap();
-                (t == Some(1_060_000)).then_some(())
-            }
-        },
-    )
-    .await;
+    let second = mails(&smtp, 2, &all).await;
+    assert_eq!(second[1].to, vec!["bob@example.com".to_owned()]);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(smtp.mails().len(), 1, "one crossing, one e-mail");
-    store.close().await;
+    let to: Vec<Vec<String>> = smtp.mails().into_iter().map(|m| m.to).collect();
+    assert_eq!(
+        to,
+        [["ada@example.com"], ["bob@example.com"]],
+        "one e-mail per crossing"
+    );
 
     for (f, container) in [
         ("collect", &collect_fn),

@@ -55,7 +55,7 @@ async fn evaluated(db: &TestDb, market_time_s: i64) {
         let pool = store.pool().clone();
         async move {
             let t: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(evaluated_market_time_ms) FROM subscriptions")
+                sqlx::query_scalar("SELECT MAX(market_time_ms) FROM quote_evaluations")
                     .fetch_one(&pool)
                     .await
                     .unwrap();

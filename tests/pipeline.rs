@@ -74,15 +74,17 @@ async fn tick(server: &TestServer) {
     .await;
 }
 
-/// Waits until evaluate has seen the quote at `market_time_s` for every subscription.
+/// Waits until evaluate has seen the quote at `market_time_s` for every watched ticker.
 async fn evaluated(db: &TestDb, market_time_s: i64) {
     let store = db.store().await;
     eventually(Duration::from_secs(30), "evaluation", || {
         let pool = store.pool().clone();
         async move {
+            // Every watched ticker's last evaluated quote is this one or newer.
             let pending: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM subscriptions WHERE evaluated_market_time_ms IS NULL \
-                 OR evaluated_market_time_ms < ?",
+                "SELECT COUNT(*) FROM (SELECT DISTINCT ticker FROM subscriptions) w \
+                 LEFT JOIN quote_evaluations e ON e.ticker = w.ticker \
+                 WHERE e.market_time_ms IS NULL OR e.market_time_ms < ?",
             )
             .bind(market_time_s * 1000)
             .fetch_one(&pool)

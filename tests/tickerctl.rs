@@ -92,7 +92,15 @@ async fn bench_registers_with_idempotency_keys() {
     let db = TestDb::new(Backend::Sqlite).await;
     let (server, ctx) = spawn_mesh(&db).await;
     let args = [
-        "bench", "--method", "register", "-c", "2", "-d", "500ms", "--connections", "1",
+        "bench",
+        "--method",
+        "register",
+        "-c",
+        "2",
+        "-d",
+        "500ms",
+        "--connections",
+        "1",
     ];
     let out = stdout(&tickerctl(&server.url(), &args).await);
     assert!(out.contains("method=Register"), "{out}");

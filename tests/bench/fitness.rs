@@ -203,7 +203,7 @@ fn containers(db: &TestDb) {
             mb(image.size()),
             ms(app),
             ms(same),
-            ms(app.saturating_sub(same))
+            ms(app) - ms(same)
         );
     }
 }

@@ -5,7 +5,6 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use cloudevents::binding::rdkafka::MessageExt;
 use cloudevents::{AttributesReader, Event};
 use proptest::prelude::*;
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
@@ -68,9 +67,9 @@ impl Record {
     }
 }
 
-/// What the consumer does with a record before handing it on: `message.to_event()`.
+/// What the consumer does with a record before handing it on.
 fn consumer_to_event(message: &OwnedMessage) -> Result<Event, String> {
-    message.to_event().map_err(|e| e.to_string())
+    tickermesh_core::kafka::record_to_event(message)
 }
 
 fn value(values: &'static [&'static str]) -> impl Strategy<Value = Option<Vec<u8>>> {

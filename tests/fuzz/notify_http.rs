@@ -8,7 +8,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tickermesh_core::events::{Direction, ThresholdCrossed, THRESHOLD_CROSSED};
-use tickermesh_core::store::alerts;
+use tickermesh_core::store::evaluation;
 use tickermesh_notify::{MailConfig, MailRetry, Mailer, Notifier};
 use tickermesh_tests::{Backend, TestDb, TestServer};
 
@@ -138,7 +138,7 @@ fn deliveries_are_answered(backend: Backend, cases: u32) {
         let named = serde_json::Value::String(alert.alert_id.clone()).to_string();
         let status = rt.block_on(async {
             let mut conn = store.pool().acquire().await.expect("a connection");
-            alerts::insert_alert(&mut conn, store.backend(), &alert, 1)
+            evaluation::insert_alerts(&mut conn, store.backend(), std::slice::from_ref(&alert), 1)
                 .await
                 .expect("store the alert");
             drop(conn);

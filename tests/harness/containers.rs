@@ -382,7 +382,7 @@ impl Container {
         let mut tries = 0u32;
         while !http_ok(port, path) {
             tries += 1;
-            let stopped = tries % 50 == 0 && !self.running();
+            let stopped = tries.is_multiple_of(50) && !self.running();
             assert!(
                 !stopped && Instant::now() < deadline,
                 "{} did not answer GET {path} on port {port}: {}",

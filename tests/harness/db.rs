@@ -153,7 +153,8 @@ pub async fn store_quote(store: &Store, quote: &tickermesh_core::events::QuoteCo
 pub async fn store_alert(store: &Store, alert: &tickermesh_core::events::ThresholdCrossed) {
     let mut tx = store.begin().await.expect("begin");
     let now = tickermesh_core::now_unix_ms();
-    tickermesh_core::store::alerts::insert_alert(&mut tx, store.backend(), alert, now)
+    let alerts = std::slice::from_ref(alert);
+    tickermesh_core::store::evaluation::insert_alerts(&mut tx, store.backend(), alerts, now)
         .await
         .expect("store an alert");
     tx.commit().await.expect("commit");

@@ -15,11 +15,16 @@ use tickermesh_collect::chart::{not_found_body, success_body};
 
 #[derive(Debug, Clone)]
 pub enum Reply {
-    Price { price: f64, market_time_s: i64 },
+    Price {
+        price: f64,
+        market_time_s: i64,
+    },
     NotFound,
     Status(u16),
     /// `429 Too Many Requests` with `Retry-After: <seconds>`.
-    TooMany { retry_after_s: u64 },
+    TooMany {
+        retry_after_s: u64,
+    },
 }
 
 #[derive(Default)]
@@ -39,7 +44,11 @@ pub struct FakeYahoo {
 
 async fn chart(Path(symbol): Path<String>, State(inner): State<Arc<Inner>>) -> Response {
     inner.requests.fetch_add(1, Ordering::SeqCst);
-    inner.arrivals.lock().unwrap().push(std::time::Instant::now());
+    inner
+        .arrivals
+        .lock()
+        .unwrap()
+        .push(std::time::Instant::now());
     let latency = *inner.latency.lock().unwrap();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

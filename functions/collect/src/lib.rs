@@ -184,7 +184,12 @@ impl Collector {
     pub async fn publish_pending(&self) -> Result<usize> {
         drain_outbox(
             || quotes::unpublished(self.store.pool(), 500),
-            |quote| async move { self.publish(&quote).await },
+            |batch| async move {
+                for quote in batch {
+                    self.publish(&quote).await?;
+                }
+                Ok(())
+            },
         )
         .await
     }

@@ -70,13 +70,13 @@ pub struct ThresholdCrossed {
 }
 
 /// Empties an outbox: `load` returns a batch of unpublished records (empty when done), and
-/// `publish` hands one to the broker and marks it published. Returns how many went out; stops
-/// at the first failure, leaving the rest for the next call.
+/// `publish` hands a batch to the broker and marks it published. Returns how many went out;
+/// stops at the first failure, leaving the rest for the next call.
 pub async fn drain_outbox<T, L, LF, P, PF>(mut load: L, mut publish: P) -> crate::Result<usize>
 where
     L: FnMut() -> LF,
     LF: std::future::Future<Output = crate::Result<Vec<T>>>,
-    P: FnMut(T) -> PF,
+    P: FnMut(Vec<T>) -> PF,
     PF: std::future::Future<Output = crate::Result<()>>,
 {
     let mut published = 0;
@@ -85,10 +85,9 @@ where
         if batch.is_empty() {
             return Ok(published);
         }
-        for record in batch {
-            publish(record).await?;
-            published += 1;
-        }
+        let n = batch.len();
+        publish(batch).await?;
+        published += n;
     }
 }
 

@@ -132,6 +132,17 @@ async fn watch_lag(
     }
 }
 
+/// The CloudEvent a record carries (binary or structured mode), or why it carries none. The
+/// binding panics on some records from outside (a header with no value, a structured-mode
+/// record with no payload): such a panic is a record that is not a CloudEvent, never a
+/// consumer that dies on it again after every restart.
+pub fn record_to_event<M: MessageExt>(message: &M) -> Result<Event, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| message.to_event())) {
+        Ok(converted) => converted.map_err(|e| e.to_string()),
+        Err(_) => Err("the record's headers or payload are not a CloudEvent".into()),
+    }
+}
+
 /// Consumes `topic` in consumer group `group`, handing each event to `handler`, until
 /// `shutdown` resolves. Returns an error only when the consumer cannot be created.
 pub async fn consume<H: EventHandler + ?Sized>(
@@ -173,7 +184,7 @@ pub async fn consume<H: EventHandler + ?Sized>(
                 continue;
             }
         };
-        match message.to_event() {
+        match record_to_event(&message) {
             Err(e) => {
                 // A poison record: not a CloudEvent. Skip it for good.
                 tracing::warn!(topic = message.topic(), partition = message.partition(), offset = message.offset(), error = %e, "skipping a record that is not a CloudEvent");

@@ -3,6 +3,7 @@
 //! the few statements that differ ask [`Backend`].
 
 pub mod alerts;
+pub mod evaluation;
 pub mod quotes;
 pub mod users;
 

@@ -7,7 +7,7 @@
 
 use tickermesh_core::events::Direction;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AlertState {
     /// Inside the band (or not evaluated since the thresholds changed).
     Armed,

@@ -9,6 +9,7 @@
 
 pub mod crossing;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use cloudevents::Event;
@@ -16,9 +17,10 @@ use prometheus::{IntCounter, IntCounterVec};
 use sha2::{Digest, Sha256};
 use tickermesh_core::events::checks::check_quote;
 use tickermesh_core::events::{
-    drain_outbox, EventHandler, HandleError, Publisher, QuoteCollected, ThresholdCrossed,
+    drain_outbox, Direction, EventHandler, HandleError, Publisher, QuoteCollected, ThresholdCrossed,
 };
 use tickermesh_core::store::alerts::{self, Watcher};
+use tickermesh_core::store::evaluation;
 use tickermesh_core::store::quotes;
 use tickermesh_core::store::Store;
 use tickermesh_core::{now_unix_ms, Error, Result};
@@ -72,49 +74,64 @@ impl Evaluator {
     }
 
     /// Evaluates one quote for everyone watching its ticker; returns the alerts it created.
+    /// Work follows what changes: the watchers whose state the price moves, found by range
+    /// scans, moved and alerted in a few statements of one transaction (see
+    /// [`tickermesh_core::store::evaluation`]).
     pub async fn evaluate(&self, quote: &QuoteCollected) -> Result<usize> {
-        let watchers = alerts::watchers(self.store.pool(), &quote.ticker).await?;
-        let mut created = 0;
-        for w in watchers {
-            if self.evaluate_one(&w, quote).await? {
-                created += 1;
-            }
-        }
+        let created = self.store_alerts(quote).await?;
         self.publish_pending().await?;
         Ok(created)
     }
 
-    async fn evaluate_one(&self, w: &Watcher, quote: &QuoteCollected) -> Result<bool> {
-        if w.evaluated_market_time_ms
-            .is_some_and(|seen| seen >= quote.market_time_ms)
-        {
-            // A redelivery, or an older quote arriving late.
-            return Ok(false);
-        }
-        let state = AlertState::parse(&w.alert_state);
-        let now = position(quote.price, w.min_price, w.max_price);
-        let (next, alert) = decide(state, now);
+    /// The evaluation's transaction: states moved and alerts stored (not yet published).
+    pub async fn store_alerts(&self, quote: &QuoteCollected) -> Result<usize> {
+        let backend = self.store.backend();
+        let t = quote.market_time_ms;
         let mut tx = self.store.begin().await?;
-        let moved = alerts::transition(
-            &mut tx,
-            w.subscription_id,
-            &w.alert_state,
-            next.as_str(),
-            quote.market_time_ms,
-        )
-        .await?;
-        let Some(direction) = alert.filter(|_| moved) else {
-            tx.commit()
-                .await
-                .map_err(|e| Error::db("commit an evaluation", e))?;
-            return Ok(false);
-        };
+        if !evaluation::claim(&mut tx, backend, &quote.ticker, t).await? {
+            // A redelivery, or an older quote arriving late: nothing to do.
+            return Ok(0);
+        }
+        let watchers = evaluation::changing_watchers(&mut tx, &quote.ticker, quote.price).await?;
+        let mut moves: BTreeMap<(String, AlertState), Vec<i64>> = BTreeMap::new();
+        let mut alerts = Vec::new();
+        for w in watchers {
+            let state = AlertState::parse(&w.alert_state);
+            let (next, alert) = decide(state, position(quote.price, w.min_price, w.max_price));
+            if next == state && next.as_str() == w.alert_state {
+                continue;
+            }
+            if let Some(direction) = alert {
+                alerts.push(self.alert(&w, quote, direction));
+            }
+            moves
+                .entry((w.alert_state, next))
+                .or_default()
+                .push(w.subscription_id);
+        }
+        for ((from, to), ids) in &moves {
+            evaluation::move_states(&mut tx, ids, from, to.as_str(), t).await?;
+        }
+        evaluation::insert_alerts(&mut tx, backend, &alerts, now_unix_ms()).await?;
+        tx.commit()
+            .await
+            .map_err(|e| Error::db("commit an evaluation", e))?;
+        for alert in &alerts {
+            ALERTS.with_label_values(&[alert.direction.as_str()]).inc();
+        }
+        if !alerts.is_empty() {
+            tracing::info!(ticker = %quote.ticker, price = quote.price, alerts = alerts.len(), "thresholds crossed");
+        }
+        Ok(alerts.len())
+    }
+
+    fn alert(&self, w: &Watcher, quote: &QuoteCollected, direction: Direction) -> ThresholdCrossed {
         let threshold = match direction {
-            tickermesh_core::events::Direction::Above => w.max_price,
-            tickermesh_core::events::Direction::Below => w.min_price,
+            Direction::Above => w.max_price,
+            Direction::Below => w.min_price,
         }
         .unwrap_or_default();
-        let alert = ThresholdCrossed {
+        ThresholdCrossed {
             alert_id: alert_id(
                 w.subscription_id,
                 &quote.ticker,
@@ -129,28 +146,30 @@ impl Evaluator {
             direction,
             market_time_ms: quote.market_time_ms,
             simulated: quote.simulated,
-        };
-        alerts::insert_alert(&mut tx, self.store.backend(), &alert, now_unix_ms()).await?;
-        tx.commit()
-            .await
-            .map_err(|e| Error::db("commit an alert", e))?;
-        ALERTS.with_label_values(&[direction.as_str()]).inc();
-        tracing::info!(ticker = %quote.ticker, direction = direction.as_str(), price = quote.price, threshold, "threshold crossed");
-        Ok(true)
+        }
     }
 
-    /// Hands every stored, unpublished alert to the broker, oldest first.
+    /// Hands every stored, unpublished alert to the broker, oldest first, in batches: the
+    /// batch's events go out together (in order: the broker orders them per key) and are
+    /// marked published in one statement. A batch that fails is sent again whole; notify
+    /// mails each alert id once.
     pub async fn publish_pending(&self) -> Result<usize> {
+        let pool = self.store.pool();
         drain_outbox(
-            || alerts::unpublished(self.store.pool(), 500),
-            |alert| async move {
-                let event = alert
-                    .to_event()
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                self.publisher
-                    .publish(&self.topic, &alert.email, event)
-                    .await?;
-                alerts::mark_published(self.store.pool(), &alert.alert_id, now_unix_ms()).await
+            || alerts::unpublished(pool, 500),
+            |batch| async move {
+                let sends = batch.iter().map(|alert| async move {
+                    let event = alert
+                        .to_event()
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    self.publisher
+                        .publish(&self.topic, &alert.email, event)
+                        .await
+                        .map_err(Error::from)
+                });
+                futures::future::try_join_all(sends).await?;
+                let ids: Vec<&str> = batch.iter().map(|a| a.alert_id.as_str()).collect();
+                alerts::mark_published(pool, &ids, now_unix_ms()).await
             },
         )
         .await

@@ -99,10 +99,18 @@ mod tests {
             pace.ready().await;
         }
         // The first goes at once, then one every 50 ms.
-        assert!(started.elapsed() >= Duration::from_millis(190), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            started.elapsed()
+        );
         pace.pause(Duration::from_millis(200));
         let paused = Instant::now();
         pace.ready().await;
-        assert!(paused.elapsed() >= Duration::from_millis(190), "{:?}", paused.elapsed());
+        assert!(
+            paused.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            paused.elapsed()
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Alert state per subscription, the alerts outbox, and what notify has handled.
 
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor};
 
 use crate::error::{Error, Result};
 use crate::events::ThresholdCrossed;
@@ -17,87 +17,6 @@ pub struct Watcher {
     /// `armed` (inside the band), `above` or `below`: where the last evaluated price stood.
     pub alert_state: String,
     pub evaluated_market_time_ms: Option<i64>,
-}
-
-pub async fn watchers<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    ticker: &str,
-) -> Result<Vec<Watcher>> {
-    let rows = sqlx::query(
-        "SELECT s.id, u.email, s.ticker, s.min_price, s.max_price, s.alert_state, \
-         s.evaluated_market_time_ms \
-         FROM subscriptions s JOIN users u ON u.id = s.user_id \
-         WHERE s.ticker = ? AND (s.min_price IS NOT NULL OR s.max_price IS NOT NULL) \
-         ORDER BY s.id",
-    )
-    .bind(ticker)
-    .fetch_all(ex)
-    .await
-    .map_err(|e| Error::db("load the watchers of a ticker", e))?;
-    rows.iter()
-        .map(|row| {
-            Ok(Watcher {
-                subscription_id: row.try_get(0)?,
-                email: row.try_get(1)?,
-                ticker: row.try_get(2)?,
-                min_price: row.try_get(3)?,
-                max_price: row.try_get(4)?,
-                alert_state: row.try_get(5)?,
-                evaluated_market_time_ms: row.try_get(6)?,
-            })
-        })
-        .collect::<std::result::Result<_, sqlx::Error>>()
-        .map_err(|e| Error::db("read a watcher row", e))
-}
-
-/// Moves a subscription from `from` to `to` for a quote at `market_time_ms`, unless another
-/// evaluation got there first (a replica, a redelivery) or a newer quote was already seen.
-/// `true` when this call made the move.
-pub async fn transition(
-    conn: &mut AnyConnection,
-    subscription_id: i64,
-    from: &str,
-    to: &str,
-    market_time_ms: i64,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE subscriptions SET alert_state = ?, evaluated_market_time_ms = ? \
-         WHERE id = ? AND alert_state = ? \
-         AND (evaluated_market_time_ms IS NULL OR evaluated_market_time_ms < ?)",
-    )
-    .bind(to)
-    .bind(market_time_ms)
-    .bind(subscription_id)
-    .bind(from)
-    .bind(market_time_ms)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| Error::db("move an alert state", e))?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub async fn insert_alert(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    alert: &ThresholdCrossed,
-    now_ms: i64,
-) -> Result<()> {
-    let payload = serde_json::to_string(alert)
-        .map_err(|e| Error::Internal(format!("alert does not serialise: {e}")))?;
-    let sql = format!(
-        "{} INTO alerts (alert_id, email, ticker, payload, created_at_ms) VALUES (?, ?, ?, ?, ?)",
-        backend.insert_ignore()
-    );
-    sqlx::query(&sql)
-        .bind(&alert.alert_id)
-        .bind(&alert.email)
-        .bind(&alert.ticker)
-        .bind(payload)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
-        .map_err(|e| Error::db("store an alert", e))
 }
 
 /// The stored alert with this id: the source of truth for what notify sends, whatever an
@@ -137,16 +56,23 @@ pub async fn unpublished<'e, E: Executor<'e, Database = Any>>(
 
 pub async fn mark_published<'e, E: Executor<'e, Database = Any>>(
     ex: E,
-    alert_id: &str,
+    alert_ids: &[&str],
     now_ms: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE alerts SET published_at_ms = ? WHERE alert_id = ?")
-        .bind(now_ms)
-        .bind(alert_id)
+    if alert_ids.is_empty() {
+        return Ok(());
+    }
+    let marks = vec!["?"; alert_ids.len()].join(", ");
+    let sql = format!("UPDATE alerts SET published_at_ms = ? WHERE alert_id IN ({marks})");
+    let mut query = sqlx::query(&sql).bind(now_ms);
+    for id in alert_ids {
+        query = query.bind(*id);
+    }
+    query
         .execute(ex)
         .await
         .map(|_| ())
-        .map_err(|e| Error::db("mark an alert published", e))
+        .map_err(|e| Error::db("mark alerts published", e))
 }
 
 /// Ids of alerts handed to the in-process bus before `before_ms` that notify never handled:

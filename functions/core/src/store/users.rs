@@ -38,7 +38,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<User, sqlx::Error> {
 }
 
 pub fn thresholds_of(user: &User) -> Result<Thresholds> {
-    Thresholds::new(user.min_price, user.max_price)
+    // Stored before the price bounds existed, a threshold may lie outside them: it is kept.
+    Thresholds::from_stored(user.min_price, user.max_price)
         .map_err(|e| Error::Internal(format!("stored thresholds are invalid: {e}")))
 }
 
