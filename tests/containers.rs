@@ -10,10 +10,13 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use tickermesh_api::v1::ticker_queries_client::TickerQueriesClient;
 use tickermesh_api::v1::user_commands_client::UserCommandsClient;
 use tickermesh_api::v1::{GetLatestValueRequest, RegisterUserRequest};
 use tickermesh_core::events::{Direction, QuoteCollected, ThresholdCrossed};
+use tickermesh_core::kafka::record_to_event;
+use tickermesh_core::store::quotes::{self, Quote};
 use tickermesh_tests::containers::{debug_images, Container, Images, Podman, FUNCTIONS};
 use tickermesh_tests::db::{insert_prices, register};
 use tickermesh_tests::proc::free_port;
@@ -103,6 +106,25 @@ async fn deliver(port: u16, ty: &str, id: &str, data: &serde_json::Value) -> req
         .expect("POST the CloudEvent")
 }
 
+/// The first alert on `topic`, read as a KafkaSource reads it.
+async fn first_alert(topic: &str) -> ThresholdCrossed {
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", kafka::brokers())
+        .set("group.id", format!("{topic}-test"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("a Kafka consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        .await
+        .expect("an alert on the topic")
+        .expect("a record");
+    let event = record_to_event(&message).expect("a CloudEvent");
+    ThresholdCrossed::from_event(&event).expect("an alert")
+}
+
 /// SIGTERM stops `container` well within the grace period, with exit code 0 (137 would mean it
 /// had to be killed).
 fn stops_cleanly(f: &str, container: &Container) {
@@ -128,15 +150,19 @@ async fn every_function_image_runs_as_knative_runs_it() {
         );
     }
     let db = TestDb::new(Backend::MariaDb).await;
+    let store = db.store().await;
+    register(&store, "box@example.com", "AAPL", None, Some(100.0)).await;
+    store.close().await;
     let smtp = SmtpServer::start();
     let yahoo = FakeYahoo::start().await;
+    let alerts_topic = kafka::topic("alerts", 1).await;
     let mut env = kafka::env();
     env.extend([
         ("TICKERMESH_DATABASE_URL", db.url.clone()),
         ("TICKERMESH_SMTP_URL", smtp.url()),
         ("TICKERMESH_YAHOO_BASE_URL", yahoo.base_url()),
         ("TICKERMESH_QUOTES_TOPIC", kafka::topic("quotes", 1).await),
-        ("TICKERMESH_ALERTS_TOPIC", kafka::topic("alerts", 1).await),
+        ("TICKERMESH_ALERTS_TOPIC", alerts_topic.clone()),
     ]);
     let running: Vec<(&str, u16, Container)> = FUNCTIONS
         .iter()
@@ -187,46 +213,42 @@ async fn every_function_image_runs_as_knative_runs_it() {
     };
     let r = ping(&format!("http://127.0.0.1:{}/", port("collect"))).await;
     assert_eq!(r.status(), 200, "collect takes the tick");
-    // evaluate takes only a quote that was collected (stored): the one insert_prices stores.
-    let store = db.store().await;
-    insert_prices(&store, "AAPL", &[120.0]).await;
-    store.close().await;
-    let quote = QuoteCollected {
+    // evaluate takes only a quote that was collected: stored, with a plausible market time.
+    let now = tickermesh_core::now_unix_ms();
+    let quote = Quote {
         ticker: "AAPL".into(),
         price: 120.0,
         currency: "USD".into(),
-        market_time_ms: 1_000,
-        collected_at_ms: 1_005,
+        market_time_ms: now - 60_000,
+        collected_at_ms: now,
         simulated: false,
     };
-    let data = serde_json::to_value(&quote).unwrap();
-    let r = deliver(
-        port("evaluate"),
-        "tickermesh.quote.collected",
-        "AAPL@1000",
-        &data,
-    )
-    .await;
+    let store = db.store().await;
+    let stored = quotes::insert(store.pool(), store.backend(), &quote).await;
+    assert!(stored.expect("store the quote"), "a new quote");
+    store.close().await;
+    let event = QuoteCollected {
+        ticker: quote.ticker,
+        price: quote.price,
+        currency: quote.currency,
+        market_time_ms: quote.market_time_ms,
+        collected_at_ms: quote.collected_at_ms,
+        simulated: false,
+    };
+    let data = serde_json::to_value(&event).unwrap();
+    let id = format!("AAPL@{}", event.market_time_ms);
+    let r = deliver(port("evaluate"), "tickermesh.quote.collected", &id, &data).await;
     assert_eq!(r.status(), 202, "evaluate takes a quote");
-    let alert = ThresholdCrossed {
-        alert_id: "containers-1".into(),
-        email: "box@example.com".into(),
-        ticker: "AAPL".into(),
-        price: 99.0,
-        currency: "USD".into(),
-        threshold: 100.0,
-        direction: Direction::Below,
-        market_time_ms: 1_700_000_000_000,
-        simulated: false,
-    };
+    // notify takes only an alert that evaluate stored: the one evaluate just published, taken
+    // from the alerts topic and delivered over HTTP as a KafkaSource would deliver it.
+    let alert = first_alert(&alerts_topic).await;
+    assert_eq!(
+        (alert.email.as_str(), alert.direction),
+        ("box@example.com", Direction::Above)
+    );
     let data = serde_json::to_value(&alert).unwrap();
-    let r = deliver(
-        port("notify"),
-        "tickermesh.threshold.crossed",
-        "containers-1",
-        &data,
-    )
-    .await;
+    let ty = "tickermesh.threshold.crossed";
+    let r = deliver(port("notify"), ty, &alert.alert_id, &data).await;
     assert_eq!(r.status(), 202, "notify takes an alert");
     let mail = eventually(Duration::from_secs(10), "notify's e-mail", || async {
         smtp.mails().first().cloned()
@@ -380,7 +402,8 @@ async fn collect_evaluate_notify_containers_mail_one_crossing() {
     };
 
     // Above ada's maximum, below bob's: one e-mail, to ada.
-    tick(260.0, 1_000).await;
+    let now_s = tickermesh_core::now_unix_ms() / 1000;
+    tick(260.0, now_s - 120).await;
     let first = mails(&smtp, 1, &all).await;
     assert_eq!(first[0].to, vec!["ada@example.com".to_owned()]);
     let data = &first[0].data;
@@ -393,7 +416,7 @@ async fn collect_evaluate_notify_containers_mail_one_crossing() {
     // Above both: bob's crossing mails bob; ada, still above, gets nothing more. bob's e-mail
     // comes from the same evaluation as a second one for ada would, so it is the sign that
     // the quote went all the way through.
-    tick(265.0, 1_060).await;
+    tick(265.0, now_s - 60).await;
     let second = mails(&smtp, 2, &all).await;
     assert_eq!(second[1].to, vec!["bob@example.com".to_owned()]);
     tokio::time::sleep(Duration::from_millis(500)).await;
