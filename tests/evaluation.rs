@@ -44,7 +44,7 @@ async fn matches_the_model(backend: Backend) {
     let _alerts = bus.topic("threshold-alerts", 10_000);
     let evaluator = Evaluator::new(store.clone(), Arc::new(bus), "threshold-alerts");
 
-    let mut model = vec![AlertState::Armed; N];
+    let mut model = [AlertState::Armed; N];
     let mut expected: BTreeMap<(String, &str), i64> = BTreeMap::new();
     let t0 = recent_s() * 1000;
     let prices = [

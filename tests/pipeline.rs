@@ -237,7 +237,7 @@ async fn no_op_updates_do_not_re_alert(backend: Backend) {
     let same_max = Some(ThresholdChange {
         change: Some(Change::Set(250.0)),
     });
-    for max_price in [None, same_max.clone(), None] {
+    for max_price in [None, same_max, None] {
         let update = UpdateUserRequest {
             email: "ada@example.com".into(),
             max_price,

@@ -14,17 +14,8 @@ use tonic::Code;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_is_unavailable_then_recovers() {
     let db = TestDb::new(Backend::MariaDb).await;
-    // Migrate directly, then route the function through a proxy the test can cut.
-    db.store().await.close().await;
-    let proxy = CuttableProxy::start(target_of(&db.url)).await;
-    let proxied = proxied_url(&db.url, proxy.addr);
-    let options = StoreOptions {
-        max_connections: 4,
-        acquire_timeout: Duration::from_millis(800),
-    };
-    let store = Store::open(&proxied, &options).expect("open");
-    let ctx = Context::new(store, Duration::from_secs(60));
-    let server = TestServer::start(tickermesh::router(ctx, &Default::default()).await).await;
+    let (proxy, server) =
+        behind_a_proxy(&db, Duration::from_millis(800), Duration::from_secs(5)).await;
     let mut c = server.commands().await;
     let mut q = server.queries().await;
     c.register_user(RegisterUserRequest {
@@ -71,16 +62,8 @@ async fn database_outage_is_unavailable_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn black_holed_database_fails_calls_in_bounded_time() {
     let db = TestDb::new(Backend::MariaDb).await;
-    db.store().await.close().await;
-    let proxy = CuttableProxy::start(target_of(&db.url)).await;
-    let options = StoreOptions {
-        max_connections: 4,
-        acquire_timeout: Duration::from_secs(30),
-    };
-    let store = Store::open(&proxied_url(&db.url, proxy.addr), &options).expect("open");
-    let ctx = Context::new(store, Duration::from_secs(60))
-        .with_request_timeout(Duration::from_millis(1_000));
-    let server = TestServer::start(tickermesh::router(ctx, &Default::default()).await).await;
+    let (proxy, server) =
+        behind_a_proxy(&db, Duration::from_secs(30), Duration::from_secs(1)).await;
     let mut c = server.commands().await;
     let mut q = server.queries().await;
     let register = |email: &str| RegisterUserRequest {
@@ -125,6 +108,25 @@ async fn black_holed_database_fails_calls_in_bounded_time() {
             }
         }
     }
+}
+
+/// The mesh over `db` reached through a proxy the test can cut or black-hole (migrated
+/// directly first), with the pool's `acquire_timeout` and the server's `request_timeout`.
+async fn behind_a_proxy(
+    db: &TestDb,
+    acquire_timeout: Duration,
+    request_timeout: Duration,
+) -> (CuttableProxy, TestServer) {
+    db.store().await.close().await;
+    let proxy = CuttableProxy::start(target_of(&db.url)).await;
+    let options = StoreOptions {
+        max_connections: 4,
+        acquire_timeout,
+    };
+    let store = Store::open(&proxied_url(&db.url, proxy.addr), &options).expect("open");
+    let ctx = Context::new(store, Duration::from_secs(60)).with_request_timeout(request_timeout);
+    let server = TestServer::start(tickermesh::router(ctx, &Default::default()).await).await;
+    (proxy, server)
 }
 
 fn target_of(url: &str) -> SocketAddr {

@@ -73,11 +73,11 @@ impl Collector {
         let market = match config.market {
             MarketKind::Sim => Market::Sim(SimMarket),
             MarketKind::Yahoo => Market::Yahoo {
-                client: Yahoo::new(YahooConfig {
+                client: Box::new(Yahoo::new(YahooConfig {
                     base_url: config.yahoo_base_url.clone(),
                     timeout: config.yahoo_timeout,
                     rate_limit: config.yahoo_rate_limit,
-                })?,
+                })?),
                 breaker: Breaker::new(config.breaker_failures, config.breaker_cooldown),
             },
         };

@@ -48,7 +48,11 @@ impl Fetch {
 }
 
 pub enum Market {
-    Yahoo { client: Yahoo, breaker: Breaker },
+    /// Boxed: the client and its pacing are far larger than the simulated market.
+    Yahoo {
+        client: Box<Yahoo>,
+        breaker: Breaker,
+    },
     Sim(SimMarket),
 }
 
