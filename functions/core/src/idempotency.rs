@@ -37,6 +37,16 @@ struct Recorded {
     response: Vec<u8>,
 }
 
+/// What the record of a taken key says.
+enum Found {
+    /// The command finished: its response.
+    Recorded(Arc<Recorded>),
+    /// Claimed by a command still running (its transaction not committed).
+    InProgress,
+    /// Expired (now removed) or purged: the key may be claimed again.
+    Expired,
+}
+
 #[derive(Clone)]
 pub struct Idempotency {
     cache: Cache<String, Arc<Recorded>>,
@@ -98,35 +108,51 @@ impl Idempotency {
             return replay(method, &recorded, &request_hash);
         }
         let now = crate::now_unix_ms();
-        if let Some(recorded) = self.lookup(store, key, now).await? {
-            return replay(method, &recorded, &request_hash);
-        }
-
-        let mut tx = store.begin().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (idem_key, method, request_hash, response, created_at_ms, expires_at_ms) \
-             VALUES (?, ?, ?, NULL, ?, ?)",
-        )
-        .bind(key.as_str())
-        .bind(method)
-        .bind(&request_hash)
-        .bind(now)
-        .bind(now.saturating_add(ttl_ms(self.ttl)))
-        .execute(&mut *tx)
-        .await;
-        match claimed {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                drop(tx);
-                return match self.lookup(store, key, now).await? {
-                    Some(recorded) => replay(method, &recorded, &request_hash),
-                    None => Err(Error::Aborted(
-                        "a request with this idempotency-key is still in progress; retry".into(),
-                    )),
-                };
+        // Claim first, look up only when the key is taken: a fresh key (the usual case) costs
+        // no read before its transaction. Twice at most: an expired record found in the way
+        // is removed, and the key claimed again.
+        let mut tx = None;
+        for _ in 0..2 {
+            let mut claiming = store.begin().await?;
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (idem_key, method, request_hash, response, created_at_ms, expires_at_ms) \
+                 VALUES (?, ?, ?, NULL, ?, ?)",
+            )
+            .bind(key.as_str())
+            .bind(method)
+            .bind(&request_hash)
+            .bind(now)
+            .bind(now.saturating_add(ttl_ms(self.ttl)))
+            .execute(&mut *claiming)
+            .await;
+            match claimed {
+                Ok(_) => {
+                    tx = Some(claiming);
+                    break;
+                }
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    drop(claiming);
+                    match self.lookup(store, key, now).await? {
+                        Found::Recorded(recorded) => {
+                            return replay(method, &recorded, &request_hash)
+                        }
+                        Found::InProgress => {
+                            return Err(Error::Aborted(
+                                "a request with this idempotency-key is still in progress; retry"
+                                    .into(),
+                            ))
+                        }
+                        Found::Expired => continue,
+                    }
+                }
+                Err(e) => return Err(Error::db("claim an idempotency key", e)),
             }
-            Err(e) => return Err(Error::db("claim an idempotency key", e)),
         }
+        let Some(mut tx) = tx else {
+            return Err(Error::Aborted(
+                "the idempotency-key was claimed concurrently; retry".into(),
+            ));
+        };
 
         // An error rolls the claim back with the effect (the transaction drops): the command
         // did nothing, so a retry may run it.
@@ -160,7 +186,7 @@ impl Idempotency {
         store: &Store,
         key: &IdempotencyKey,
         now: i64,
-    ) -> Result<Option<Arc<Recorded>>> {
+    ) -> Result<Found> {
         let row = sqlx::query(
             "SELECT request_hash, response, expires_at_ms FROM idempotency_keys WHERE idem_key = ?",
         )
@@ -168,7 +194,10 @@ impl Idempotency {
         .fetch_optional(store.pool())
         .await
         .map_err(|e| Error::db("look up an idempotency key", e))?;
-        let Some(row) = row else { return Ok(None) };
+        // Gone between the claim and this read: purged as expired.
+        let Some(row) = row else {
+            return Ok(Found::Expired);
+        };
         let read = || -> std::result::Result<_, sqlx::Error> {
             Ok((
                 row.try_get::<String, _>(0)?,
@@ -185,10 +214,10 @@ impl Idempotency {
                 .execute(store.pool())
                 .await
                 .map_err(|e| Error::db("remove an expired idempotency key", e))?;
-            return Ok(None);
+            return Ok(Found::Expired);
         }
         let Some(response) = response else {
-            return Ok(None);
+            return Ok(Found::InProgress);
         };
         let recorded = Arc::new(Recorded {
             request_hash,
@@ -197,7 +226,7 @@ impl Idempotency {
         self.cache
             .insert(key.as_str().to_owned(), recorded.clone())
             .await;
-        Ok(Some(recorded))
+        Ok(Found::Recorded(recorded))
     }
 
     /// Deletes expired records; returns how many.

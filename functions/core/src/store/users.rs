@@ -72,7 +72,7 @@ pub async fn insert(
             .await
             .map_err(|e| Error::db("read a new user id", e))?,
     };
-    sqlx::query(
+    let subscribed = sqlx::query(
         "INSERT INTO subscriptions (user_id, ticker, min_price, max_price, created_at_ms, updated_at_ms) \
          VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -85,9 +85,25 @@ pub async fn insert(
     .execute(&mut *conn)
     .await
     .map_err(|e| Error::db("insert a subscription", e))?;
-    find(&mut *conn, email)
-        .await?
-        .ok_or_else(|| Error::Internal("a new user is not visible in its transaction".into()))
+    let subscription_id = match subscribed.last_insert_id() {
+        Some(id) => id,
+        None => sqlx::query_scalar("SELECT id FROM subscriptions WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| Error::db("read a new subscription id", e))?,
+    };
+    // No read-back: the transaction knows every field it just wrote.
+    Ok(User {
+        id: user_id,
+        subscription_id,
+        email: email.as_str().to_owned(),
+        ticker: ticker.as_str().to_owned(),
+        min_price: thresholds.min(),
+        max_price: thresholds.max(),
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+    })
 }
 
 /// The user by e-mail, or `None`.
