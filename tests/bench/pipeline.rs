@@ -79,6 +79,64 @@ async fn collect_1000() {
     }
 }
 
+/// 1,000 watchers of one ticker crossed by one tick in `tickermesh up` (SQLite, in-process bus,
+/// a real SMTP server on loopback): e-mails per second, end to end.
+async fn one_tick_1000_emails() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let yahoo = FakeYahoo::start().await;
+    let smtp = tickermesh_tests::smtp::SmtpServer::start();
+    let config = UpConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        service: ServiceConfig::new(DatabaseConfig::url(&db.url)),
+        query: QueryConfig::default(),
+        collect: collect_config(&yahoo, 8),
+        collect_interval: Duration::from_secs(3600),
+        alerts_topic: "threshold-alerts".into(),
+        mail: MailSettings {
+            transport: MailConfig::Smtp {
+                url: smtp.url().into(),
+                credentials: None,
+            },
+            from: "tickermesh <alerts@example.com>".parse().unwrap(),
+            retry: Default::default(),
+        },
+        kafka: None,
+    };
+    let mesh = up::build(&config).await.unwrap();
+    let server = TestServer::start(mesh.router.clone()).await;
+    let store = db.store().await;
+    for i in 0..1000 {
+        register(
+            &store,
+            &format!("m{i}@example.com"),
+            "MANY",
+            None,
+            Some(100.0),
+        )
+        .await;
+    }
+    let reply = Reply::Price {
+        price: 150.0,
+        market_time_s: recent_s(),
+    };
+    yahoo.set("MANY", reply);
+    let started = Instant::now();
+    ping(&format!("{}/collect", server.url())).await;
+    eventually(Duration::from_secs(300), "1,000 e-mails", || async {
+        (smtp.mails().len() >= 1000).then_some(())
+    })
+    .await;
+    let took = started.elapsed();
+    println!(
+        "one tick crossing 1,000 watchers in tickermesh up (SQLite, in-process bus, SMTP): \
+         1,000 e-mails in {:.2} s = {:.0} e-mails/s",
+        took.as_secs_f64(),
+        1000.0 / took.as_secs_f64()
+    );
+}
+
 async fn tick_to_email() {
     let db = TestDb::new(Backend::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();
@@ -222,7 +280,12 @@ async fn main() {
         println!("benchmark: run it with `cargo bench --bench pipeline`");
         return;
     }
+    if std::env::args().any(|a| a == "emails") {
+        one_tick_1000_emails().await;
+        return;
+    }
     collect_1000().await;
     collect_10000_rate_limited().await;
+    one_tick_1000_emails().await;
     tick_to_email().await;
 }

@@ -181,12 +181,7 @@ impl Idempotency {
 
     /// The recorded response of a finished command with this key. An expired record is removed
     /// here so that the key can be claimed again.
-    async fn lookup(
-        &self,
-        store: &Store,
-        key: &IdempotencyKey,
-        now: i64,
-    ) -> Result<Found> {
+    async fn lookup(&self, store: &Store, key: &IdempotencyKey, now: i64) -> Result<Found> {
         let row = sqlx::query(
             "SELECT request_hash, response, expires_at_ms FROM idempotency_keys WHERE idem_key = ?",
         )

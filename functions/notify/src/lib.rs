@@ -12,6 +12,7 @@
 pub mod config;
 pub mod mailer;
 mod message;
+mod smtp;
 
 use std::sync::{Arc, LazyLock};
 

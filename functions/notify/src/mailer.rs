@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::smtp::SmtpPool;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
@@ -20,6 +21,9 @@ pub enum MailConfig {
 }
 
 pub enum Mailer {
+    /// `smtp://`: own connections with TCP_NODELAY (see [`crate::smtp`]).
+    Pooled(SmtpPool),
+    /// `smtps://`: lettre's transport.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Outbox(AsyncFileTransport<Tokio1Executor>),
 }
@@ -42,7 +46,7 @@ pub enum SendError {
 }
 
 /// Sorts an SMTP error by what can be done about it.
-fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+pub(crate) fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let text = e.to_string();
     if e.is_transient() {
         SendError::Transient(text)
@@ -58,6 +62,14 @@ impl Mailer {
     pub fn new(config: &MailConfig) -> Result<Self, String> {
         match config {
             MailConfig::Smtp { url, credentials } => {
+                let login = credentials.as_ref().map(|(user, password)| {
+                    Credentials::new(user.clone(), password.expose_secret().to_owned())
+                });
+                let pool = SmtpPool::from_url(url.expose_secret(), login)
+                    .map_err(|e| format!("TICKERMESH_SMTP_URL: {e}"))?;
+                if let Some(pool) = pool {
+                    return Ok(Self::Pooled(pool));
+                }
                 let mut builder =
                     AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
                         .map_err(|e| format!("TICKERMESH_SMTP_URL: {e}"))?;
@@ -77,6 +89,7 @@ impl Mailer {
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
+            Self::Pooled(pool) => pool.send(&message).await,
             Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| classify(&e)),
             Self::Outbox(files) => files
                 .send(message)
