@@ -94,7 +94,7 @@ pub async fn serve(
     options: impl Into<ServeOptions>,
 ) -> std::io::Result<()> {
     let ServeOptions { grace, limits } = options.into();
-    let app = body_limit::limit_bodies(app, limits.body_limit);
+    body_limit::init();
     let builder = Arc::new(connection::builder(&limits));
     let mut acceptor = accept::Acceptor::new(listener, limits.max_connections);
     let limits = Arc::new(limits);

@@ -21,7 +21,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 use tower::ServiceExt;
 
 use super::accept::METRICS;
-use super::Router;
+use super::{body_limit, Router};
 use crate::config::HttpLimits;
 
 pub(super) type Builder = auto::Builder<TokioExecutor>;
@@ -59,11 +59,16 @@ pub(super) async fn serve(
     let activity = Arc::new(Activity::new());
     let service = {
         let activity = activity.clone();
+        let limits = limits.clone();
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let busy = activity.begin();
             let app = app.clone();
+            let limited = body_limit::limit(request.map(Body::new), limits.body_limit);
             async move {
-                let response = app.oneshot(request.map(Body::new)).await?;
+                let response = match limited {
+                    Ok((request, cut)) => cut.answer(app.oneshot(request).await?),
+                    Err(too_large) => *too_large,
+                };
                 // In flight until the whole response body is sent (or dropped).
                 Ok::<_, Infallible>(response.map(|body| {
                     Body::new(body.map_frame(move |frame| {
