@@ -136,14 +136,7 @@ pub async fn register(
 
 /// Stores a quote as collect would (so an event about it names a collected quote).
 pub async fn store_quote(store: &Store, quote: &tickermesh_core::events::QuoteCollected) {
-    let stored = tickermesh_core::store::quotes::Quote {
-        ticker: quote.ticker.clone(),
-        price: quote.price,
-        currency: quote.currency.clone(),
-        market_time_ms: quote.market_time_ms,
-        collected_at_ms: quote.collected_at_ms,
-        simulated: quote.simulated,
-    };
+    let stored = Quote::from(quote.clone());
     tickermesh_core::store::quotes::insert(store.pool(), store.backend(), &stored)
         .await
         .expect("store a quote");

@@ -196,16 +196,9 @@ impl Collector {
 
     /// Hands one stored quote's event to the broker and marks the quote published.
     async fn publish(&self, quote: &Quote) -> Result<()> {
-        let event = QuoteCollected {
-            ticker: quote.ticker.clone(),
-            price: quote.price,
-            currency: quote.currency.clone(),
-            market_time_ms: quote.market_time_ms,
-            collected_at_ms: quote.collected_at_ms,
-            simulated: quote.simulated,
-        }
-        .to_event()
-        .map_err(|e| tickermesh_core::Error::Internal(e.to_string()))?;
+        let event = QuoteCollected::from(quote.clone())
+            .to_event()
+            .map_err(|e| tickermesh_core::Error::Internal(e.to_string()))?;
         self.publisher
             .publish(&self.topic, &quote.ticker, event)
             .await?;

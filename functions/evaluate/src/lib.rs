@@ -198,15 +198,10 @@ impl EventHandler for Evaluator {
             now_unix_ms(),
         )
         .map_err(|e| refused(&e.to_string()))?;
-        let quote = QuoteCollected {
-            collected_at_ms: stored.collected_at_ms,
-            ticker: stored.ticker,
-            price: stored.price,
-            currency: stored.currency,
-            market_time_ms: stored.market_time_ms,
-            simulated: stored.simulated,
-        };
-        self.evaluate(&quote).await.map(drop).map_err(Into::into)
+        self.evaluate(&stored.into())
+            .await
+            .map(drop)
+            .map_err(Into::into)
     }
 }
 
