@@ -115,6 +115,14 @@ impl SmtpPool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Keeps a connection that just worked for the next message, up to `max_idle` of them.
+    fn keep(&self, conn: AsyncSmtpConnection) {
+        let mut idle = self.idle();
+        if idle.len() < self.max_idle {
+            idle.push(conn);
+        }
+    }
+
     /// Sends one message on an idle connection, or a new one. A connection that failed is
     /// dropped; an idle one that the server had closed is replaced once.
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
@@ -132,10 +140,7 @@ impl SmtpPool {
         };
         match sent {
             Ok(_) => {
-                let mut idle = self.idle();
-                if idle.len() < self.max_idle {
-                    idle.push(conn);
-                }
+                self.keep(conn);
                 Ok(())
             }
             Err(SendError::Unavailable(_)) if reused => {
@@ -143,7 +148,7 @@ impl SmtpPool {
                 let mut conn = self.connect().await?;
                 conn.send(envelope, &bytes)
                     .await
-                    .map(|_| self.idle().push(conn))
+                    .map(|_| self.keep(conn))
                     .map_err(|e| classify(&e))
             }
             Err(e) => Err(e),
