@@ -804,8 +804,8 @@ fn knative_readiness_probes_leave_the_period_to_knative() {
 
 #[test]
 fn schemas_are_in_the_repository_with_their_provenance() {
-    // Inside the repository itself (canonical paths: `repo/../shared` is outside), so that a
-    // clone tests on its own.
+    // Inside the repository itself (compared as canonical paths, so a folder beside the
+    // checkout does not count), so that a clone tests on its own.
     let dir = schemas_dir();
     let inside = dir
         .canonicalize()
