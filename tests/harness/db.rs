@@ -136,8 +136,7 @@ pub async fn register(
 
 /// Stores a quote as collect would (so an event about it names a collected quote).
 pub async fn store_quote(store: &Store, quote: &tickermesh_core::events::QuoteCollected) {
-    let stored = Quote::from(quote.clone());
-    tickermesh_core::store::quotes::insert(store.pool(), store.backend(), &stored)
+    tickermesh_core::store::quotes::insert(store.pool(), store.backend(), quote)
         .await
         .expect("store a quote");
 }

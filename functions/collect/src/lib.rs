@@ -20,7 +20,7 @@ use axum::Json;
 use cloudevents::{AttributesReader, Event};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use tickermesh_core::events::{drain_outbox, Publisher, QuoteCollected};
+use tickermesh_core::events::{drain_outbox, Publisher};
 use tickermesh_core::server::{metrics_router, Router};
 use tickermesh_core::store::quotes::{self, Quote};
 use tickermesh_core::store::Store;
@@ -196,7 +196,7 @@ impl Collector {
 
     /// Hands one stored quote's event to the broker and marks the quote published.
     async fn publish(&self, quote: &Quote) -> Result<()> {
-        let event = QuoteCollected::from(quote.clone())
+        let event = quote
             .to_event()
             .map_err(|e| tickermesh_core::Error::Internal(e.to_string()))?;
         self.publisher

@@ -29,30 +29,3 @@ impl From<Quote> for v1::Quote {
         }
     }
 }
-
-/// A stored quote is what its event says, field for field.
-impl From<Quote> for crate::events::QuoteCollected {
-    fn from(q: Quote) -> Self {
-        Self {
-            ticker: q.ticker,
-            price: q.price,
-            currency: q.currency,
-            market_time_ms: q.market_time_ms,
-            collected_at_ms: q.collected_at_ms,
-            simulated: q.simulated,
-        }
-    }
-}
-
-impl From<crate::events::QuoteCollected> for Quote {
-    fn from(q: crate::events::QuoteCollected) -> Self {
-        Self {
-            ticker: q.ticker,
-            price: q.price,
-            currency: q.currency,
-            market_time_ms: q.market_time_ms,
-            collected_at_ms: q.collected_at_ms,
-            simulated: q.simulated,
-        }
-    }
-}

@@ -146,14 +146,7 @@ pub fn load_config<C>(
     name: &str,
     own_config: impl FnOnce() -> Result<C, ConfigError>,
 ) -> Result<(crate::config::FunctionConfig, C), ExitCode> {
-    configured(
-        name,
-        crate::config::FunctionConfig::from_env().and_then(|f| Ok((f, own_config()?))),
-    )
-}
-
-/// The configuration, or exit code 2 with a message naming the variable.
-pub fn configured<T>(name: &str, config: Result<T, ConfigError>) -> Result<T, ExitCode> {
+    let config = crate::config::FunctionConfig::from_env().and_then(|f| Ok((f, own_config()?)));
     config.map_err(|e| {
         eprintln!("{name}: {e}");
         ExitCode::from(2)

@@ -19,8 +19,8 @@ use tickermesh_core::events::checks::check_quote;
 use tickermesh_core::events::{
     drain_outbox, Direction, EventHandler, HandleError, Publisher, QuoteCollected, ThresholdCrossed,
 };
-use tickermesh_core::store::alerts::{self, Watcher};
-use tickermesh_core::store::evaluation;
+use tickermesh_core::store::alerts;
+use tickermesh_core::store::evaluation::{self, Watcher};
 use tickermesh_core::store::quotes;
 use tickermesh_core::store::Store;
 use tickermesh_core::{now_unix_ms, Error, Result};
@@ -198,10 +198,7 @@ impl EventHandler for Evaluator {
             now_unix_ms(),
         )
         .map_err(|e| refused(&e.to_string()))?;
-        self.evaluate(&stored.into())
-            .await
-            .map(drop)
-            .map_err(Into::into)
+        self.evaluate(&stored).await.map(drop).map_err(Into::into)
     }
 }
 

@@ -87,15 +87,16 @@ impl Notifier {
     /// source of truth, never from the event that named the alert.
     pub async fn notify(&self, alert_id: &str) -> Result<Outcome> {
         let pool = self.store.pool();
-        if alerts::handled(pool, alert_id).await?.is_some() {
-            EMAILS.with_label_values(&["duplicate"]).inc();
-            return Ok(Outcome::Duplicate);
-        }
-        let Some(alert) = alerts::find(pool, alert_id).await? else {
+        let Some(stored) = alerts::find(pool, alert_id).await? else {
             EMAILS.with_label_values(&["unknown"]).inc();
             tracing::warn!(alert = %alert_id, "an event names an alert that was never stored; refused");
             return Ok(Outcome::Unknown);
         };
+        if stored.handled {
+            EMAILS.with_label_values(&["duplicate"]).inc();
+            return Ok(Outcome::Duplicate);
+        }
+        let alert = stored.alert;
         let (recorded, detail) = match self.send(&alert).await {
             Ok(()) => (Outcome::Sent, None),
             Err(SendError::Unavailable(reason)) => {

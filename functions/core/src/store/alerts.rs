@@ -1,37 +1,40 @@
-//! Alert state per subscription, the alerts outbox, and what notify has handled.
+//! The alerts outbox, and what notify has handled.
 
-use sqlx::{Any, Executor};
+use sqlx::{Any, Executor, Row};
 
 use crate::error::{Error, Result};
 use crate::events::ThresholdCrossed;
 use crate::store::Backend;
 
-/// A subscription to a ticker with at least one threshold: someone to evaluate a quote for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Watcher {
-    pub subscription_id: i64,
-    pub email: String,
-    pub ticker: String,
-    pub min_price: Option<f64>,
-    pub max_price: Option<f64>,
-    /// `armed` (inside the band), `above` or `below`: where the last evaluated price stood.
-    pub alert_state: String,
-    pub evaluated_market_time_ms: Option<i64>,
+/// What notify needs of an alert, in one read: the stored alert (the source of truth for what
+/// is sent, whatever an event says) and whether it was already handled. `None`: no alert with
+/// this id was ever stored.
+pub struct StoredAlert {
+    pub alert: ThresholdCrossed,
+    pub handled: bool,
 }
 
-/// The stored alert with this id: the source of truth for what notify sends, whatever an
-/// event says.
 pub async fn find<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     alert_id: &str,
-) -> Result<Option<ThresholdCrossed>> {
-    let payload: Option<String> =
-        sqlx::query_scalar("SELECT payload FROM alerts WHERE alert_id = ?")
-            .bind(alert_id)
-            .fetch_optional(ex)
-            .await
-            .map_err(|e| Error::db("load an alert", e))?;
-    payload.as_deref().map(parse_payload).transpose()
+) -> Result<Option<StoredAlert>> {
+    let row = sqlx::query(
+        "SELECT a.payload, s.outcome FROM alerts a \
+         LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id WHERE a.alert_id = ?",
+    )
+    .bind(alert_id)
+    .fetch_optional(ex)
+    .await
+    .map_err(|e| Error::db("load an alert", e))?;
+    let Some(row) = row else { return Ok(None) };
+    let read = || -> std::result::Result<(String, Option<String>), sqlx::Error> {
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    };
+    let (payload, outcome) = read().map_err(|e| Error::db("read an alert row", e))?;
+    Ok(Some(StoredAlert {
+        alert: parse_payload(&payload)?,
+        handled: outcome.is_some(),
+    }))
 }
 
 fn parse_payload(payload: &str) -> Result<ThresholdCrossed> {
@@ -90,18 +93,6 @@ pub async fn published_unhandled<'e, E: Executor<'e, Database = Any>>(
     .fetch_all(ex)
     .await
     .map_err(|e| Error::db("load undelivered alerts", e))
-}
-
-/// How notify handled an alert (`sent`, `dead_letter`), if it did.
-pub async fn handled<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    alert_id: &str,
-) -> Result<Option<String>> {
-    sqlx::query_scalar("SELECT outcome FROM sent_alerts WHERE alert_id = ?")
-        .bind(alert_id)
-        .fetch_optional(ex)
-        .await
-        .map_err(|e| Error::db("look up a handled alert", e))
 }
 
 pub async fn record_handled<'e, E: Executor<'e, Database = Any>>(

@@ -10,8 +10,18 @@ use sqlx::{AnyConnection, Row};
 
 use crate::error::{Error, Result};
 use crate::events::ThresholdCrossed;
-use crate::store::alerts::Watcher;
 use crate::store::Backend;
+
+/// A subscription whose state a quote changes: who to alert, and where it stood.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watcher {
+    pub subscription_id: i64,
+    pub email: String,
+    pub min_price: Option<f64>,
+    pub max_price: Option<f64>,
+    /// `armed` (inside the band), `above` or `below`: where the last evaluated price stood.
+    pub alert_state: String,
+}
 
 /// Rows per multi-row statement: well inside SQLite's 32,766 bound parameters.
 const CHUNK: usize = 1_000;
@@ -60,9 +70,9 @@ pub async fn changing_watchers(
     ticker: &str,
     price: f64,
 ) -> Result<Vec<Watcher>> {
-    const COLUMNS: &str = "s.id, u.email, s.ticker, s.min_price, s.max_price, s.alert_state, \
-                           s.evaluated_market_time_ms FROM subscriptions s \
-                           JOIN users u ON u.id = s.user_id WHERE s.ticker = ?";
+    const COLUMNS: &str = "s.id, u.email, s.min_price, s.max_price, s.alert_state \
+                           FROM subscriptions s JOIN users u ON u.id = s.user_id \
+                           WHERE s.ticker = ?";
     let sql = format!(
         // The parts are disjoint (by state; min < max keeps the first two apart).
         "SELECT {COLUMNS} AND s.alert_state = 'armed' AND s.max_price < ? \
@@ -85,11 +95,9 @@ pub async fn changing_watchers(
             Ok(Watcher {
                 subscription_id: row.try_get(0)?,
                 email: row.try_get(1)?,
-                ticker: row.try_get(2)?,
-                min_price: row.try_get(3)?,
-                max_price: row.try_get(4)?,
-                alert_state: row.try_get(5)?,
-                evaluated_market_time_ms: row.try_get(6)?,
+                min_price: row.try_get(2)?,
+                max_price: row.try_get(3)?,
+                alert_state: row.try_get(4)?,
             })
         })
         .collect::<std::result::Result<_, sqlx::Error>>()

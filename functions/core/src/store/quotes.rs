@@ -6,16 +6,8 @@ use crate::domain::{Count, Email, Ticker};
 use crate::error::{Error, Result};
 use crate::store::Backend;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Quote {
-    pub ticker: String,
-    pub price: f64,
-    pub currency: String,
-    pub market_time_ms: i64,
-    pub collected_at_ms: i64,
-    /// From the simulated market (`TICKERMESH_MARKET=sim`), not an exchange.
-    pub simulated: bool,
-}
+/// A stored quote is what its event says, field for field: one type for both.
+pub use crate::events::QuoteCollected as Quote;
 
 /// The average of the most recent quotes of a ticker.
 #[derive(Debug, Clone, PartialEq)]
