@@ -5,7 +5,7 @@
 # The variables minikube/.env may set (see env.example). Any other name there is an error: a
 # misspelt key would otherwise be silently ignored.
 ENV_KEYS=(MYSQL_ROOT_PASSWORD SMTP_URL SMTP_USERNAME SMTP_PASSWORD MAIL_FROM KAFKA_SASL
-  KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD)
+  KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD PUBLIC_URL UNSUBSCRIBE_MAILTO)
 
 # load_env FILE: reads KEY=VALUE lines as data, never as shell (a value such as
 # `tickermesh <alerts@example.com>` or `$(cmd)` is taken literally). Blank lines and lines starting

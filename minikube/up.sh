@@ -27,7 +27,7 @@ MINIKUBE_CNI=calico
 # The KafkaSource dispatcher (a JVM) requests a whole core by default, which would leave the
 # functions too little; it gets this request instead (its limit stays).
 KAFKA_DISPATCHER_CPU_REQUEST=250m
-FUNCTIONS=(register update delete query collect evaluate notify)
+FUNCTIONS=(register access update delete watch query collect evaluate notify unsubscribe)
 # Images are built into the cluster under dev.local, a registry Knative Serving does not resolve
 # tags at (its default registries-skipping-tag-resolving: kind.local,ko.local,dev.local): any
 # other name would be looked up at a registry that does not have it (revision ContainerMissing).
@@ -110,6 +110,53 @@ secret() {
     args+=("--from-file=${kv%%=*}=$dir/${kv%%=*}")
   done
   kubectl -n tickermesh create secret generic "$name" "${args[@]}" --dry-run=client -o yaml |
+    kubectl apply -f -
+  rm -rf "$dir"
+}
+
+# The signing key of unsubscribe links and access codes (TICKERMESH_SIGNING_KEY of access, notify
+# and unsubscribe, the functions that read it): made once, 32 random bytes written as 64 hex
+# digits, and then kept, since a new key voids every link already mailed (delete the Secret to
+# rotate it). The bytes go from /dev/urandom straight into a file (mode 0600, in the private
+# folder) that kubectl reads: never in a shell variable, on a command line or printed.
+signing_secret() {
+  local name=tickermesh-signing
+  if [ "$dry_run" = 1 ]; then
+    printf '+ kubectl -n tickermesh apply secret %s with keys: key (32 random bytes from a file, mode 0600; made once, kept when it exists)\n' \
+      "$name"
+    return
+  fi
+  if kubectl -n tickermesh get secret "$name" >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ -z "$secrets_dir" ]; then secrets_dir="$(mktemp -d)"; fi
+  local dir="$secrets_dir/$name"
+  mkdir -m 700 "$dir"
+  (umask 077 && head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$dir/key")
+  kubectl -n tickermesh create secret generic "$name" "--from-file=key=$dir/key" --dry-run=client -o yaml |
+    kubectl apply -f -
+  rm -rf "$dir"
+}
+
+# settings NAME KEY=VALUE...: a ConfigMap of values that are not secret, applied so that a re-run
+# updates it; the values reach kubectl as files, like the Secrets' (no value on a command line).
+settings() {
+  local name=$1
+  shift
+  if [ "$dry_run" = 1 ]; then
+    printf '+ kubectl -n tickermesh apply configmap %s:' "$name"
+    printf ' %s' "$@"
+    printf '\n'
+    return
+  fi
+  if [ -z "$secrets_dir" ]; then secrets_dir="$(mktemp -d)"; fi
+  local dir="$secrets_dir/$name" args=() kv
+  mkdir -m 700 "$dir"
+  for kv in "$@"; do
+    printf '%s' "${kv#*=}" >"$dir/${kv%%=*}"
+    args+=("--from-file=${kv%%=*}=$dir/${kv%%=*}")
+  done
+  kubectl -n tickermesh create configmap "$name" "${args[@]}" --dry-run=client -o yaml |
     kubectl apply -f -
   rm -rf "$dir"
 }
@@ -214,6 +261,19 @@ secret tickermesh-smtp "url=${SMTP_URL:-smtp://localhost:25}" "username=${SMTP_U
   "password=${SMTP_PASSWORD:-}" "from=${MAIL_FROM:-tickermesh <alerts@tickermesh.localhost>}"
 secret tickermesh-kafka-sasl "sasl=${KAFKA_SASL:-none}" "username=${KAFKA_SASL_USERNAME:-}" \
   "password=${KAFKA_SASL_PASSWORD:-}"
+signing_secret
+# The base of the links in e-mails (notify's TICKERMESH_PUBLIC_URL): where the unsubscribe
+# Service is reached from outside. By default the host Knative gives it on Kourier's external
+# gateway under its default domain; set PUBLIC_URL to the HTTPS name in front of it.
+public_url="${PUBLIC_URL:-http://tickermesh-unsubscribe.tickermesh.example.com}"
+case "$public_url" in
+  http://* | https://*) ;;
+  *)
+    echo "up.sh: PUBLIC_URL must start with https:// (or http://)" >&2
+    exit 2
+    ;;
+esac
+settings tickermesh-public "url=$public_url" "mailto=${UNSUBSCRIBE_MAILTO:-}"
 # The alert rules and the dashboard are the files the test suite checks (minikube/monitoring).
 configmap tickermesh-prometheus-rules "$here/monitoring/rules.yml"
 configmap tickermesh-grafana-dashboards "$here/monitoring/dashboard.json"
@@ -260,6 +320,8 @@ tickermesh is deployed in namespace tickermesh.
   Prometheus (alerts at /alerts), and the status of every function:
     kubectl -n tickermesh port-forward svc/tickermesh-prometheus 9090:9090
     tickerctl --endpoint http://127.0.0.1:50051 status --prometheus http://127.0.0.1:9090
+  Unsubscribe links in e-mails (the one other public Service, on Kourier's external gateway):
+    $public_url/unsubscribe
   Grafana (dashboard "tickermesh", anonymous viewer):
     kubectl -n tickermesh port-forward svc/tickermesh-grafana 3000:3000
 MSG

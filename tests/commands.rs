@@ -1,9 +1,11 @@
-//! RegisterUser, UpdateUser and DeleteUser over the wire, on SQLite and MariaDB.
+//! RegisterUser, UpdateUser and DeleteUser over the wire, on SQLite and MariaDB. Updates and
+//! deletes carry the user's access token (see `tests/access.rs` for what happens without it).
 
 use tickermesh_api::v1::threshold_change::Change;
 use tickermesh_api::v1::{
     DeleteUserRequest, RegisterUserRequest, ThresholdChange, UpdateUserRequest,
 };
+use tickermesh_tests::access::{bearer, confirm, signed_up};
 use tickermesh_tests::{on_both_backends, spawn_mesh, Backend, TestDb};
 use tonic::Code;
 
@@ -13,6 +15,7 @@ fn register(email: &str, ticker: &str, min: Option<f64>, max: Option<f64>) -> Re
         ticker: ticker.into(),
         min_price: min,
         max_price: max,
+        ..Default::default()
     }
 }
 
@@ -30,20 +33,22 @@ fn clear() -> Option<ThresholdChange> {
 
 async fn register_update_delete(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let (server, _ctx) = spawn_mesh(&db).await;
+    let (server, ctx) = spawn_mesh(&db).await;
     let mut c = server.commands().await;
 
-    let user = c
+    let registered = c
         .register_user(register(" Ada@Example.com ", "brk-b", Some(100.0), None))
         .await
         .expect("register")
-        .into_inner()
-        .user
-        .expect("user");
+        .into_inner();
+    let user = registered.user.expect("user");
     assert_eq!(user.email, "ada@example.com");
     assert_eq!(user.ticker, "BRK-B");
     assert_eq!((user.min_price, user.max_price), (Some(100.0), None));
     assert!(user.created_at_unix_ms > 0);
+    assert!(!user.confirmed, "a new address starts unconfirmed");
+    assert!(registered.code_expires_at_unix_ms > user.created_at_unix_ms);
+    let token = confirm(&mut c, &ctx.store, " Ada@Example.com ").await;
 
     // Emails compare case-insensitively.
     let dup = c
@@ -54,12 +59,16 @@ async fn register_update_delete(backend: Backend) {
 
     // Change the ticker and add a max; min stays.
     let u = c
-        .update_user(UpdateUserRequest {
-            email: "ada@example.com".into(),
-            ticker: Some("^gspc".into()),
-            min_price: None,
-            max_price: set(150.0),
-        })
+        .update_user(bearer(
+            UpdateUserRequest {
+                email: "ada@example.com".into(),
+                ticker: Some("^gspc".into()),
+                min_price: None,
+                max_price: set(150.0),
+                ..Default::default()
+            },
+            &token,
+        ))
         .await
         .expect("update")
         .into_inner()
@@ -67,15 +76,20 @@ async fn register_update_delete(backend: Backend) {
         .expect("user");
     assert_eq!(u.ticker, "^GSPC");
     assert_eq!((u.min_price, u.max_price), (Some(100.0), Some(150.0)));
+    assert!(u.confirmed);
 
     // Clear min and change max in one call; the ticker stays.
     let u = c
-        .update_user(UpdateUserRequest {
-            email: "ada@example.com".into(),
-            ticker: None,
-            min_price: clear(),
-            max_price: set(90.0),
-        })
+        .update_user(bearer(
+            UpdateUserRequest {
+                email: "ada@example.com".into(),
+                ticker: None,
+                min_price: clear(),
+                max_price: set(90.0),
+                ..Default::default()
+            },
+            &token,
+        ))
         .await
         .expect("update")
         .into_inner()
@@ -86,48 +100,96 @@ async fn register_update_delete(backend: Backend) {
 
     // A new min above the kept max is rejected, naming the field, and changes nothing.
     let err = c
-        .update_user(UpdateUserRequest {
-            email: "ada@example.com".into(),
-            ticker: Some("MSFT".into()),
-            min_price: set(95.0),
-            max_price: None,
-        })
+        .update_user(bearer(
+            UpdateUserRequest {
+                email: "ada@example.com".into(),
+                ticker: Some("MSFT".into()),
+                min_price: set(95.0),
+                max_price: None,
+                ..Default::default()
+            },
+            &token,
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().starts_with("min_price"), "{}", err.message());
+    let unchanged = c
+        .update_user(bearer(
+            UpdateUserRequest {
+                email: "ada@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("an empty update")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(
+        unchanged.ticker, "^GSPC",
+        "the rejected update changed nothing"
+    );
+    assert_eq!(
+        (unchanged.min_price, unchanged.max_price),
+        (None, Some(90.0))
+    );
 
     let deleted = c
-        .delete_user(DeleteUserRequest {
-            email: "ADA@example.com".into(),
-        })
+        .delete_user(bearer(
+            DeleteUserRequest {
+                email: "ADA@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
         .await
         .expect("delete")
         .into_inner();
     assert_eq!(deleted.email, "ada@example.com");
 
-    for code in [
-        c.delete_user(DeleteUserRequest {
-            email: "ada@example.com".into(),
-        })
+    // The user is gone, and its token with it: nothing more can be done with either.
+    for status in [
+        c.delete_user(bearer(
+            DeleteUserRequest {
+                email: "ada@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
         .await
-        .unwrap_err()
-        .code(),
-        c.update_user(UpdateUserRequest {
-            email: "ada@example.com".into(),
-            ..Default::default()
-        })
+        .unwrap_err(),
+        c.update_user(bearer(
+            UpdateUserRequest {
+                email: "ada@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
         .await
-        .unwrap_err()
-        .code(),
+        .unwrap_err(),
     ] {
-        assert_eq!(code, Code::NotFound);
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     }
 
-    // The e-mail is free again.
-    c.register_user(register("ada@example.com", "AAPL", None, None))
+    // The e-mail is free again, and the new registration gets a new token.
+    let again = signed_up(&mut c, &ctx.store, "ada@example.com", "AAPL", None, None).await;
+    assert_ne!(again, token);
+    let user = c
+        .update_user(bearer(
+            UpdateUserRequest {
+                email: "ada@example.com".into(),
+                ..Default::default()
+            },
+            &again,
+        ))
         .await
-        .expect("register again after delete");
+        .expect("the new registration's token works")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(user.ticker, "AAPL");
 }
 on_both_backends!(register_update_delete_roundtrip, register_update_delete);
 
@@ -206,7 +268,7 @@ on_both_backends!(invalid_arguments, invalid_arguments_name_the_field);
 /// INVALID_ARGUMENT naming the field, never INTERNAL from the database.
 async fn limits_after_normalising(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let (server, _ctx) = spawn_mesh(&db).await;
+    let (server, ctx) = spawn_mesh(&db).await;
     let mut c = server.commands().await;
     // 254 characters as typed, 286 once lower-cased.
     let grows = format!("{}@{}.example.com", "İ".repeat(32), "d".repeat(209));
@@ -254,18 +316,23 @@ async fn limits_after_normalising(backend: Backend) {
         .expect("user");
     assert_eq!(user.email, longest.to_lowercase());
     assert_eq!((user.min_price, user.max_price), (Some(1e-6), Some(1e9)));
+    let token = confirm(&mut c, &ctx.store, &longest).await;
 
     for (min, max, field) in [
         (set(5e-324), None, "min_price"),
         (None, set(1e308), "max_price"),
     ] {
         let err = c
-            .update_user(UpdateUserRequest {
-                email: longest.clone(),
-                ticker: None,
-                min_price: min,
-                max_price: max,
-            })
+            .update_user(bearer(
+                UpdateUserRequest {
+                    email: longest.clone(),
+                    ticker: None,
+                    min_price: min,
+                    max_price: max,
+                    ..Default::default()
+                },
+                &token,
+            ))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");

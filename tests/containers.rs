@@ -1,9 +1,10 @@
 //! The function images, built by podman from minikube/Dockerfile's runtime stage fed with the
 //! binaries cargo built, run as Knative runs them: `PORT` set, the image's non-root user, a
-//! read-only root filesystem, no capabilities. Each answers what its Service is probed and
-//! called with and stops on SIGTERM with exit code 0; register and query complete a round trip
-//! on MariaDB; collect → evaluate → notify mail one alert through the tansu broker and a real
-//! SMTP server. Needs podman and runc (tests/tools.sh installs them): without them these tests
+//! read-only root filesystem, no capabilities, the signing key only where the manifests put it.
+//! Each answers what its Service is probed and called with and stops on SIGTERM with exit code
+//! 0; register and query complete a round trip on MariaDB, and so do AddWatch and RemoveWatch
+//! through the watch image; collect → evaluate → notify mail one alert through the tansu
+//! broker and a real SMTP server. Needs podman and runc (tests/tools.sh installs them): without them these tests
 //! fail.
 
 use std::ffi::OsStr;
@@ -14,6 +15,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use tickermesh_api::v1::ticker_queries_client::TickerQueriesClient;
 use tickermesh_api::v1::user_commands_client::UserCommandsClient;
 use tickermesh_api::v1::{GetLatestValueRequest, RegisterUserRequest};
+use tickermesh_core::access::AccessToken;
 use tickermesh_core::events::{Direction, QuoteCollected, ThresholdCrossed};
 use tickermesh_core::kafka::record_to_event;
 use tickermesh_core::store::quotes::{self, Quote};
@@ -37,6 +39,21 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 /// are given 2 s to finish open requests, so they must be well inside it.
 const GRACE: Duration = Duration::from_secs(10);
 const READY_WITHIN: Duration = Duration::from_secs(30);
+
+/// The functions that read `TICKERMESH_SIGNING_KEY`, as the manifests give it (and only to them).
+const READS_SIGNING_KEY: [&str; 3] = ["access", "notify", "unsubscribe"];
+/// The signing key of these tests' containers.
+const SIGNING_KEY: &str = "a container test signing key, 32 bytes or more";
+
+/// The gRPC service a function's readiness probe names (knative/<f>.yaml), for the functions
+/// that serve gRPC.
+fn grpc_service(f: &str) -> Option<&'static str> {
+    match f {
+        "register" | "access" | "update" | "delete" | "watch" => Some("tickermesh.v1.UserCommands"),
+        "query" => Some("tickermesh.v1.TickerQueries"),
+        _ => None,
+    }
+}
 
 /// A function container on its own port, with the settings every function gets.
 fn start(images: &Images, f: &str, port: u16, env: &[(&'static str, String)]) -> Container {
@@ -88,6 +105,15 @@ async fn reflected_services(channel: Channel) -> Vec<String> {
     }
 }
 
+/// The CloudEvent source of each event type: the function that publishes it.
+fn source_of(ty: &str) -> &'static str {
+    if ty == "tickermesh.quote.collected" {
+        "/tickermesh/collect"
+    } else {
+        "/tickermesh/evaluate"
+    }
+}
+
 /// POSTs `data` as one CloudEvent in binary mode, as a KafkaSource delivers a record.
 async fn deliver(port: u16, ty: &str, id: &str, data: &serde_json::Value) -> reqwest::Response {
     reqwest::Client::new()
@@ -95,10 +121,9 @@ async fn deliver(port: u16, ty: &str, id: &str, data: &serde_json::Value) -> req
         .header("ce-specversion", "1.0")
         .header("ce-id", id)
         .header("ce-type", ty)
-        .header(
-            "ce-source",
-            "/apis/v1/namespaces/tickermesh/kafkasources/test",
-        )
+        // A KafkaSource forwards a record that is a CloudEvent with its own attributes, so
+        // the source is the function that published it.
+        .header("ce-source", source_of(ty))
         .header("content-type", "application/json")
         .body(data.to_string())
         .send()
@@ -144,10 +169,10 @@ async fn every_function_image_runs_as_knative_runs_it() {
             "[/function]",
             "{f}"
         );
-        assert!(
-            image.inspect("{{.Config.Env}}").contains("PORT=8080"),
-            "{f}"
-        );
+        let image_env = image.inspect("{{.Config.Env}}");
+        assert!(image_env.contains("PORT=8080"), "{f}: {image_env}");
+        // Settings and secrets come from the deployment, never from the image.
+        assert!(!image_env.contains("TICKERMESH_"), "{f}: {image_env}");
     }
     let db = TestDb::new(Backend::MariaDb).await;
     let store = db.store().await;
@@ -168,6 +193,10 @@ async fn every_function_image_runs_as_knative_runs_it() {
         .iter()
         .map(|f| {
             let port = free_port();
+            let mut env = env.clone();
+            if READS_SIGNING_KEY.contains(f) {
+                env.push(("TICKERMESH_SIGNING_KEY", SIGNING_KEY.to_owned()));
+            }
             (*f, port, start(&images, f, port, &env))
         })
         .collect();
@@ -187,10 +216,8 @@ async fn every_function_image_runs_as_knative_runs_it() {
             metrics.contains("content-type: text/plain; version=0.0.4"),
             "{f}: not Prometheus' text format: {metrics}"
         );
-        let service = match *f {
-            "register" | "update" | "delete" => "tickermesh.v1.UserCommands",
-            "query" => "tickermesh.v1.TickerQueries",
-            _ => continue,
+        let Some(service) = grpc_service(f) else {
+            continue;
         };
         let ch = channel(*port);
         eventually(READY_WITHIN, "the gRPC service to be SERVING", || {
@@ -267,7 +294,11 @@ async fn register_and_query_containers_round_trip_on_mariadb() {
     let db = TestDb::new(Backend::MariaDb).await;
     let env = [("TICKERMESH_DATABASE_URL", db.url.clone())];
     let (register_port, query_port) = (free_port(), free_port());
-    let register_fn = start(&images, "register", register_port, &env);
+    // register publishes the confirmation code's e-mail to the alerts topic.
+    let mut register_env = kafka::env();
+    register_env.extend(env.iter().cloned());
+    register_env.push(("TICKERMESH_ALERTS_TOPIC", kafka::topic("alerts", 1).await));
+    let register_fn = start(&images, "register", register_port, &register_env);
     let query_fn = start(&images, "query", query_port, &env);
 
     let request = RegisterUserRequest {
@@ -293,17 +324,33 @@ async fn register_and_query_containers_round_trip_on_mariadb() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented, "query serves only queries");
 
-    let mut queries = TickerQueriesClient::new(channel(query_port));
-    let latest = GetLatestValueRequest {
-        email: "box@example.com".into(),
-    };
-    let err = queries.get_latest_value(latest.clone()).await.unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "no quote yet: {err:?}");
+    // The address confirmed as ConfirmEmail would (that path is the access function's, tested
+    // on its own): an access token whose hash is stored, sent as a bearer token.
+    let token = AccessToken::generate().unwrap();
     let store = db.store().await;
+    sqlx::query("UPDATE users SET confirmed_at_ms = ?, token_hash = ? WHERE email = ?")
+        .bind(tickermesh_core::now_unix_ms())
+        .bind(token.hash().as_bytes().to_vec())
+        .bind("box@example.com")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let latest = || {
+        let mut request = tonic::Request::new(GetLatestValueRequest {
+            email: "box@example.com".into(),
+            ..Default::default()
+        });
+        let bearer = format!("Bearer {}", token.reveal()).parse().unwrap();
+        request.metadata_mut().insert("authorization", bearer);
+        request
+    };
+    let mut queries = TickerQueriesClient::new(channel(query_port));
+    let err = queries.get_latest_value(latest()).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "no quote yet: {err:?}");
     insert_prices(&store, "AAPL", &[187.25]).await;
     store.close().await;
     let quote = queries
-        .get_latest_value(latest)
+        .get_latest_value(latest())
         .await
         .expect("GetLatestValue through the query container")
         .into_inner()
@@ -379,6 +426,7 @@ async fn collect_evaluate_notify_containers_mail_one_crossing() {
         free_port(),
         &with(&[
             ("TICKERMESH_CONSUMER_GROUP", format!("{alerts}-notify")),
+            ("TICKERMESH_SIGNING_KEY", SIGNING_KEY.to_owned()),
             ("TICKERMESH_SMTP_URL", smtp.url()),
             (
                 "TICKERMESH_MAIL_FROM",
@@ -453,10 +501,10 @@ fn dockerfile_stages() -> Vec<String> {
     stages
 }
 
-/// The seven image builds share the build stage's layer cache only when nothing in it depends
-/// on the function: one release build of all seven binaries, the choice in the runtime stage.
+/// The image builds share the build stage's layer cache only when nothing in it depends on the
+/// function: one release build of every binary, the choice in the runtime stage.
 #[test]
-fn one_build_stage_serves_all_seven_images() {
+fn one_build_stage_serves_every_image() {
     let stages = dockerfile_stages();
     assert_eq!(stages.len(), 3, "global ARGs, build, runtime: {stages:?}");
     let (build, runtime) = (&stages[1], &stages[2]);
@@ -469,10 +517,17 @@ fn one_build_stage_serves_all_seven_images() {
         "the build stage depends on the function:\n{build}"
     );
     assert!(build.contains("cargo build --release --locked"), "{build}");
-    for f in FUNCTIONS {
-        let mut words = build.split(|c: char| !c.is_ascii_alphanumeric());
-        assert!(words.any(|w| w == f), "{f} is not built:\n{build}");
-    }
+    // The functions it builds: exactly the images the tests build and run.
+    let listed = build
+        .split("fns=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no fns=\"...\" list:\n{build}"));
+    let mut built: Vec<&str> = listed.split_whitespace().collect();
+    let mut expected = FUNCTIONS.to_vec();
+    built.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(built, expected, "{build}");
     assert!(runtime.contains("\nARG FUNCTION\n"), "{runtime}");
     assert!(
         runtime.contains("COPY --from=build /out/tickermesh-${FUNCTION}/ /"),
@@ -530,3 +585,12 @@ fn secrets_and_build_output_stay_out_of_the_build_context() {
         );
     }
 }
+
+// What only the access, unsubscribe and watch images are asked, each by a test that builds its
+// own image (the images above are shared by the tests that run at the same time).
+#[path = "containers/access.rs"]
+mod access;
+#[path = "containers/unsubscribe.rs"]
+mod unsubscribe;
+#[path = "containers/watch.rs"]
+mod watch;

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use tickermesh_api::v1::user_commands_client::UserCommandsClient;
-use tickermesh_api::v1::RegisterUserRequest;
+use tickermesh_api::v1::{ConfirmEmailRequest, RegisterUserRequest};
 use tickermesh_core::store::{Store, StoreOptions};
+use tickermesh_tests::access::local_code;
 use tickermesh_tests::proc::{free_port, workspace_bin, Proc};
 use tickermesh_tests::smtp::SmtpServer;
 use tickermesh_tests::yahoo::{recent_s, FakeYahoo, Reply};
@@ -62,12 +63,25 @@ async fn alert_survives(signal: &str) {
         ticker: "AAPL".into(),
         min_price: None,
         max_price: Some(250.0),
+        ..Default::default()
     };
     eventually(Duration::from_secs(30), "tickermesh up", || {
         let (mut c, r) = (commands.clone(), register.clone());
         async move { c.register_user(r).await.ok() }
     })
     .await;
+    // Alerts go to confirmed addresses only: confirm with the e-mailed code (derived here with
+    // the mesh's own key: the mail server is away, so the e-mail waits too).
+    let code = local_code(dir.path(), "ada@example.com").await;
+    commands
+        .clone()
+        .confirm_email(ConfirmEmailRequest {
+            email: "ada@example.com".into(),
+            code,
+            ..Default::default()
+        })
+        .await
+        .expect("confirm");
     let reply = Reply::Price {
         price: 300.0,
         market_time_s: recent_s(),
@@ -104,18 +118,26 @@ async fn alert_survives(signal: &str) {
 
     let smtp = SmtpServer::start_on(smtp_port);
     let _restarted = start_mesh(port, dir.path(), &yahoo, smtp_port);
+    // The alert e-mails (the confirmation e-mail, which waited too, is not one).
+    let alert_mails = || {
+        smtp.mails()
+            .into_iter()
+            .filter(|m| !m.data.contains("Your code:"))
+            .collect::<Vec<_>>()
+    };
     let mails = eventually(
         Duration::from_secs(30),
         "the e-mail after the restart",
         || {
-            let mails = smtp.mails();
+            let mails = alert_mails();
             async move { (!mails.is_empty()).then_some(mails) }
         },
     )
     .await;
     assert_eq!(mails[0].to, vec!["ada@example.com".to_owned()]);
+    assert!(mails[0].data.contains("Subject: AAPL"), "{}", mails[0].data);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(smtp.mails().len(), 1, "once");
+    assert_eq!(alert_mails().len(), 1, "once");
     assert_eq!(alert_counts(&store).await, (1, 1));
     store.close().await;
 }

@@ -101,6 +101,11 @@ async fn one_email_per_crossing_across_processes() {
                 format!("{alerts_topic}-notify"),
             ),
             ("TICKERMESH_SMTP_URL", smtp.url()),
+            // notify derives access codes and signs unsubscribe links with it.
+            (
+                "TICKERMESH_SIGNING_KEY",
+                tickermesh_tests::access::TEST_KEY.into(),
+            ),
             (
                 "TICKERMESH_MAIL_FROM",
                 "tickermesh <alerts@example.com>".into(),

@@ -14,6 +14,15 @@ use tickermesh_tests::db::{register, store_alert, store_quote};
 use tickermesh_tests::smtp::SmtpServer;
 use tickermesh_tests::{eventually, Backend, TestDb, TestServer};
 
+/// The CloudEvent source of each event type: the function that publishes it.
+fn source_of(ty: &str) -> &'static str {
+    if ty == "tickermesh.quote.collected" {
+        "/tickermesh/collect"
+    } else {
+        "/tickermesh/evaluate"
+    }
+}
+
 /// POSTs `data` as a KafkaSource would deliver a record of `topic`.
 async fn deliver(url: &str, ty: &str, id: &str, data: &serde_json::Value) -> reqwest::Response {
     reqwest::Client::new()
@@ -21,10 +30,9 @@ async fn deliver(url: &str, ty: &str, id: &str, data: &serde_json::Value) -> req
         .header("ce-specversion", "1.0")
         .header("ce-id", id)
         .header("ce-type", ty)
-        .header(
-            "ce-source",
-            "/apis/v1/namespaces/default/kafkasources/tickermesh-quotes#ticker-quotes",
-        )
+        // A KafkaSource forwards a record that is a CloudEvent with its own attributes, so
+        // the source is the function that published it.
+        .header("ce-source", source_of(ty))
         .header("ce-subject", "AAPL")
         .header("ce-key", "AAPL")
         .header("ce-partitionkey", "AAPL")

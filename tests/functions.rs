@@ -3,13 +3,17 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
 use tickermesh_api::v1::ticker_queries_client::TickerQueriesClient;
 use tickermesh_api::v1::user_commands_client::UserCommandsClient;
+
 use tickermesh_api::v1::{
-    DeleteUserRequest, GetLatestValueRequest, RegisterUserRequest, UpdateUserRequest,
+    ConfirmEmailRequest, DeleteUserRequest, GetLatestValueRequest, RegisterUserRequest,
+    UpdateUserRequest,
 };
+use tickermesh_tests::access::{bearer, code_of, confirm, issuer, test_key, Discard};
 use tickermesh_tests::proc::{free_port, Proc};
-use tickermesh_tests::{http_get, Backend, TestDb, TestServer};
+use tickermesh_tests::{http_get, spawn_mesh, Backend, TestDb, TestServer};
 use tonic::transport::Channel;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -24,7 +28,11 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 async fn each_command_function_serves_only_its_method() {
     let db = TestDb::new(Backend::Sqlite).await;
     let ctx = db.context().await;
-    let register = TestServer::start(tickermesh_register::router(ctx.clone()).await).await;
+    let codes = issuer(Arc::new(Discard));
+    let register =
+        TestServer::start(tickermesh_register::router(ctx.clone(), codes.clone()).await).await;
+    let access =
+        TestServer::start(tickermesh_access::router(ctx.clone(), codes, test_key()).await).await;
     let update = TestServer::start(tickermesh_update::router(ctx.clone()).await).await;
     let delete = TestServer::start(tickermesh_delete::router(ctx.clone()).await).await;
     let query =
@@ -41,7 +49,7 @@ async fn each_command_function_serves_only_its_method() {
         .register_user(req.clone())
         .await
         .expect("register serves RegisterUser");
-    for other in [&update, &delete, &query] {
+    for other in [&access, &update, &delete, &query] {
         let err = other
             .commands()
             .await
@@ -50,6 +58,29 @@ async fn each_command_function_serves_only_its_method() {
             .unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
     }
+    let code = code_of(&ctx.store, "fn@example.com").await;
+    let confirmation = ConfirmEmailRequest {
+        email: "fn@example.com".into(),
+        code,
+        ..Default::default()
+    };
+    for other in [&register, &update, &delete, &query] {
+        let err = other
+            .commands()
+            .await
+            .confirm_email(confirmation.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unimplemented);
+    }
+    let token = access
+        .commands()
+        .await
+        .confirm_email(confirmation)
+        .await
+        .expect("access serves ConfirmEmail")
+        .into_inner()
+        .access_token;
     let upd = UpdateUserRequest {
         email: "fn@example.com".into(),
         ticker: Some("MSFT".into()),
@@ -59,7 +90,7 @@ async fn each_command_function_serves_only_its_method() {
         register
             .commands()
             .await
-            .update_user(upd.clone())
+            .update_user(bearer(upd.clone(), &token))
             .await
             .unwrap_err()
             .code(),
@@ -68,17 +99,23 @@ async fn each_command_function_serves_only_its_method() {
     update
         .commands()
         .await
-        .update_user(upd)
+        .update_user(bearer(upd, &token))
         .await
         .expect("update serves UpdateUser");
-    let latest = GetLatestValueRequest {
-        email: "fn@example.com".into(),
+    let latest = || {
+        bearer(
+            GetLatestValueRequest {
+                email: "fn@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        )
     };
     assert_eq!(
         register
             .queries()
             .await
-            .get_latest_value(latest.clone())
+            .get_latest_value(latest())
             .await
             .unwrap_err()
             .code(),
@@ -87,7 +124,7 @@ async fn each_command_function_serves_only_its_method() {
     let err = query
         .queries()
         .await
-        .get_latest_value(latest)
+        .get_latest_value(latest())
         .await
         .unwrap_err();
     assert_eq!(
@@ -98,9 +135,13 @@ async fn each_command_function_serves_only_its_method() {
     delete
         .commands()
         .await
-        .delete_user(DeleteUserRequest {
-            email: "fn@example.com".into(),
-        })
+        .delete_user(bearer(
+            DeleteUserRequest {
+                email: "fn@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
         .await
         .expect("delete serves DeleteUser");
 }
@@ -158,14 +199,16 @@ async fn function_binaries_run_as_processes() {
     ] {
         let db = TestDb::new(Backend::MariaDb).await;
         let port = free_port();
-        let mut proc = Proc::spawn(
-            bin,
-            &[
-                ("PORT", &port.to_string()),
-                ("TICKERMESH_DATABASE_URL", &db.url),
-                ("TICKERMESH_SHUTDOWN_GRACE_SECS", "2"),
-            ],
-        );
+        // register publishes its confirmation e-mails to Kafka (read by notify, not here).
+        let kafka = tickermesh_tests::kafka::env();
+        let port_text = port.to_string();
+        let mut env: Vec<(&str, &str)> = vec![
+            ("PORT", &port_text),
+            ("TICKERMESH_DATABASE_URL", &db.url),
+            ("TICKERMESH_SHUTDOWN_GRACE_SECS", "2"),
+        ];
+        env.extend(kafka.iter().map(|(k, v)| (*k, v.as_str())));
+        let mut proc = Proc::spawn(bin, &env);
         let url = format!("http://127.0.0.1:{port}");
         let channel = Channel::from_shared(url).expect("url").connect_lazy();
         wait_serving(channel.clone(), service).await;
@@ -180,22 +223,47 @@ async fn function_binaries_run_as_processes() {
 
         if bin == "tickermesh-register" {
             let mut c = UserCommandsClient::new(channel.clone());
+            let user = c
+                .register_user(RegisterUserRequest {
+                    email: "proc@example.com".into(),
+                    ticker: "AAPL".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("register over the process")
+                .into_inner()
+                .user
+                .expect("user");
+            assert!(!user.confirmed);
+        } else {
+            // A user confirmed through an in-process mesh on the same database: the query
+            // process takes its token and no other.
+            let (mesh, ctx) = spawn_mesh(&db).await;
+            let mut c = mesh.commands().await;
             c.register_user(RegisterUserRequest {
                 email: "proc@example.com".into(),
                 ticker: "AAPL".into(),
                 ..Default::default()
             })
             .await
-            .expect("register over the process");
-        } else {
+            .expect("register");
+            let token = confirm(&mut c, &ctx.store, "proc@example.com").await;
             let mut q = TickerQueriesClient::new(channel.clone());
+            let latest = || GetLatestValueRequest {
+                email: "proc@example.com".into(),
+                ..Default::default()
+            };
+            let err = q.get_latest_value(latest()).await.unwrap_err();
+            assert_eq!(err.code(), Code::Unauthenticated, "no token: {err:?}");
             let err = q
-                .get_latest_value(GetLatestValueRequest {
-                    email: "proc@example.com".into(),
-                })
+                .get_latest_value(bearer(latest(), &token))
                 .await
                 .unwrap_err();
-            assert_eq!(err.code(), Code::NotFound);
+            assert_eq!(
+                err.code(),
+                Code::NotFound,
+                "the token works; no quotes yet: {err:?}"
+            );
         }
         let metrics = http_get(([127, 0, 0, 1], port).into(), "/metrics").await;
         assert!(

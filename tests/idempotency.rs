@@ -9,6 +9,9 @@ use tickermesh_api::v1::{
     UpdateUserRequest,
 };
 use tickermesh_core::idempotency::Idempotency;
+use tickermesh_tests::access::{
+    bearer, confirm, issuer, keyed_bearer, signed_up, test_key, Discard,
+};
 use tickermesh_tests::{
     http_get, keyed, new_key, on_both_backends, spawn_mesh, Backend, TestDb, TestServer,
 };
@@ -20,12 +23,21 @@ fn register(email: &str) -> RegisterUserRequest {
         ticker: "AAPL".into(),
         min_price: Some(100.0),
         max_price: None,
+        ..Default::default()
     }
+}
+
+async fn users_named(store: &tickermesh_core::store::Store, email: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = ?")
+        .bind(email)
+        .fetch_one(store.pool())
+        .await
+        .expect("count users")
 }
 
 async fn repeat_returns_the_stored_response(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let (server, _ctx) = spawn_mesh(&db).await;
+    let (server, ctx) = spawn_mesh(&db).await;
     let mut c = server.commands().await;
     let key = new_key();
 
@@ -34,10 +46,15 @@ async fn repeat_returns_the_stored_response(backend: Backend) {
         .await
         .expect("first")
         .into_inner();
+    let token = confirm(&mut c, &ctx.store, "r@example.com").await;
     // Remove the user behind the command's back: a second effect would re-create it.
-    c.delete_user(DeleteUserRequest {
-        email: "r@example.com".into(),
-    })
+    c.delete_user(bearer(
+        DeleteUserRequest {
+            email: "r@example.com".into(),
+            ..Default::default()
+        },
+        &token,
+    ))
     .await
     .expect("delete");
     let again = c
@@ -46,14 +63,11 @@ async fn repeat_returns_the_stored_response(backend: Backend) {
         .expect("repeat")
         .into_inner();
     assert_eq!(first, again, "the stored response, byte for byte");
-    let err = c
-        .update_user(UpdateUserRequest {
-            email: "r@example.com".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "the repeat had no effect");
+    assert_eq!(
+        users_named(&ctx.store, "r@example.com").await,
+        0,
+        "the repeat had no effect"
+    );
 
     // The same key with another request is refused, whatever the method.
     let other = c
@@ -66,16 +80,21 @@ async fn repeat_returns_the_stored_response(backend: Backend) {
         "{}",
         other.message()
     );
+    // Another method, by a caller allowed to call it, with the same key: refused too.
+    let s_token = signed_up(&mut c, &ctx.store, "s@example.com", "AAPL", None, None).await;
     let other = c
-        .delete_user(keyed(
+        .delete_user(keyed_bearer(
             DeleteUserRequest {
-                email: "r@example.com".into(),
+                email: "s@example.com".into(),
+                ..Default::default()
             },
             &key,
+            &s_token,
         ))
         .await
         .unwrap_err();
     assert_eq!(other.code(), Code::FailedPrecondition);
+    assert_eq!(users_named(&ctx.store, "s@example.com").await, 1);
 
     // Without a key commands still work, with no protection against repeats.
     c.register_user(register("nokey@example.com"))
@@ -95,9 +114,11 @@ async fn repeat_returns_the_stored_response(backend: Backend) {
 }
 on_both_backends!(repeat, repeat_returns_the_stored_response);
 
+/// A command that fails leaves no record, whether it failed before its effect (no access) or
+/// inside it (a threshold that contradicts the stored one): its key may be retried.
 async fn a_failed_command_does_not_use_up_its_key(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let (server, _ctx) = spawn_mesh(&db).await;
+    let (server, ctx) = spawn_mesh(&db).await;
     let mut c = server.commands().await;
     let key = new_key();
     let update = UpdateUserRequest {
@@ -107,23 +128,51 @@ async fn a_failed_command_does_not_use_up_its_key(backend: Backend) {
         max_price: Some(ThresholdChange {
             change: Some(Change::Set(500.0)),
         }),
+        ..Default::default()
     };
     let err = c
         .update_user(keyed(update.clone(), &key))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::NotFound);
-    c.register_user(register("late@example.com"))
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    let token = signed_up(
+        &mut c,
+        &ctx.store,
+        "late@example.com",
+        "AAPL",
+        Some(600.0),
+        None,
+    )
+    .await;
+    let err = c
+        .update_user(keyed_bearer(update.clone(), &key, &token))
         .await
-        .expect("register");
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::InvalidArgument,
+        "max 500 below the stored min 600"
+    );
+    c.update_user(bearer(
+        UpdateUserRequest {
+            email: "late@example.com".into(),
+            min_price: Some(ThresholdChange {
+                change: Some(Change::Clear(true)),
+            }),
+            ..Default::default()
+        },
+        &token,
+    ))
+    .await
+    .expect("clear the min");
     let user = c
-        .update_user(keyed(update, &key))
+        .update_user(keyed_bearer(update, &key, &token))
         .await
-        .expect("retry after the failure runs the command")
+        .expect("retry after the failures runs the command")
         .into_inner()
         .user
         .expect("user");
-    assert_eq!(user.max_price, Some(500.0));
+    assert_eq!((user.min_price, user.max_price), (None, Some(500.0)));
 }
 on_both_backends!(failed_command, a_failed_command_does_not_use_up_its_key);
 
@@ -230,21 +279,27 @@ async fn restart_between_call_and_retry(backend: Backend) {
         .into_inner();
     server.stop().await;
 
-    let (server, _ctx) = spawn_mesh(&db).await;
-    let retry = server
-        .commands()
-        .await
+    let (server, ctx) = spawn_mesh(&db).await;
+    let mut c = server.commands().await;
+    let retry = c
         .register_user(keyed(register("restart@example.com"), &key))
         .await
         .expect("retry after restart")
         .into_inner();
     assert_eq!(first, retry);
+    assert_eq!(users_named(&ctx.store, "restart@example.com").await, 1);
+    // The code issued before the restart works after it.
+    let token = confirm(&mut c, &ctx.store, "restart@example.com").await;
     let latest = server
         .queries()
         .await
-        .get_latest_value(GetLatestValueRequest {
-            email: "restart@example.com".into(),
-        })
+        .get_latest_value(bearer(
+            GetLatestValueRequest {
+                email: "restart@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
         .await
         .unwrap_err();
     assert_eq!(latest.code(), Code::NotFound, "user exists, no quotes yet");
@@ -255,8 +310,14 @@ on_both_backends!(restart, restart_between_call_and_retry);
 async fn keys_expire(backend: Backend) {
     let db = TestDb::new(backend).await;
     let ctx = db.context_with_ttl(Duration::from_millis(300)).await;
-    let server =
-        TestServer::start(tickermesh::router(ctx.clone(), &Default::default()).await).await;
+    let app = tickermesh::router(
+        ctx.clone(),
+        &Default::default(),
+        issuer(std::sync::Arc::new(Discard)),
+        test_key(),
+    )
+    .await;
+    let server = TestServer::start(app).await;
     let mut c = server.commands().await;
     let key = new_key();
     c.register_user(keyed(register("e1@example.com"), &key))

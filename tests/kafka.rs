@@ -219,3 +219,116 @@ async fn the_consumer_exports_the_lag_it_sees() {
     let _ = stop.send(());
     consumer.await.unwrap().unwrap();
 }
+
+/// Takes up to four events at once; the event at market time `stuck` must be retried until
+/// the test lets it through.
+struct Stuck {
+    stuck: i64,
+    release: std::sync::atomic::AtomicBool,
+    handled: Mutex<Vec<i64>>,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for Stuck {
+    fn name(&self) -> &'static str {
+        "concurrency-test"
+    }
+
+    async fn handle(&self, event: &Event) -> Result<(), HandleError> {
+        let quote =
+            QuoteCollected::from_event(event).map_err(|e| HandleError::Invalid(e.to_string()))?;
+        let released = self.release.load(std::sync::atomic::Ordering::SeqCst);
+        if quote.market_time_ms == self.stuck && !released {
+            return Err(tickermesh_core::Error::Aborted("not yet".into()).into());
+        }
+        self.handled.lock().unwrap().push(quote.market_time_ms);
+        Ok(())
+    }
+
+    fn concurrency(&self) -> usize {
+        4
+    }
+}
+
+/// The group's committed offset of partition 0 of `topic`, as another client reads it.
+fn committed(topic: &str, group: &str) -> Option<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka::brokers())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, 0);
+    let offsets = reader
+        .committed_offsets(list, Duration::from_secs(10))
+        .ok()?;
+    match offsets.find_partition(topic, 0)?.offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    }
+}
+
+/// With several events in flight, one that must be retried holds neither the others nor its
+/// own place: the rest are handled meanwhile, and the committed offset stops just before it
+/// until it is handled (a crash then redelivers it, never loses it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_event_holds_the_commit_not_the_others() {
+    let settings = kafka::settings();
+    let topic = kafka::topic("concurrent", 1).await;
+    let publisher = KafkaPublisher::new(&settings).unwrap();
+    for t in 0..10 {
+        publisher
+            .publish(&topic, "AAPL", quote("AAPL", t).to_event().unwrap())
+            .await
+            .unwrap();
+    }
+    let handler = Arc::new(Stuck {
+        stuck: 2,
+        release: Default::default(),
+        handled: Mutex::new(Vec::new()),
+    });
+    let group = format!("{topic}-group");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = {
+        let (handler, topic, group) = (handler.clone(), topic.clone(), group.clone());
+        tokio::spawn(async move {
+            consume(&settings, &group, &topic, handler, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    eventually(
+        Duration::from_secs(30),
+        "the nine others handled",
+        || async { (handler.handled.lock().unwrap().len() == 9).then_some(()) },
+    )
+    .await;
+    assert!(!handler.handled.lock().unwrap().contains(&2));
+    // Offsets 0 and 1 are handled, 2 is not: the group may say 2, never more.
+    eventually(Duration::from_secs(30), "offset 2 committed", || async {
+        (committed(&topic, &group) == Some(2)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        committed(&topic, &group),
+        Some(2),
+        "nothing past the retried event"
+    );
+
+    handler
+        .release
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    eventually(Duration::from_secs(30), "offset 10 committed", || async {
+        (committed(&topic, &group) == Some(10)).then_some(())
+    })
+    .await;
+    let mut handled = handler.handled.lock().unwrap().clone();
+    handled.sort_unstable();
+    assert_eq!(handled, (0..10).collect::<Vec<_>>(), "each once");
+    let _ = stop.send(());
+    consumer.await.unwrap().unwrap();
+}

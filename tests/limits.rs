@@ -170,6 +170,10 @@ async fn mesh(db: &TestDb, dir: &std::path::Path) -> up::Mesh {
         alerts_topic: "threshold-alerts".into(),
         mail: MailSettings::from_env(Some(dir.join("outbox"))).unwrap(),
         kafka: None,
+        access: tickermesh_tests::access::test_settings(),
+        signing: Some(tickermesh_tests::access::test_key()),
+        // Anything else as `tickermesh up` reads it (an empty test environment: its defaults).
+        ..UpConfig::from_env("127.0.0.1:0".parse().unwrap(), dir.to_owned()).unwrap()
     };
     up::build(&config).await.unwrap()
 }
@@ -241,6 +245,7 @@ async fn oversized_cloudevents_get_413_and_the_server_still_answers() {
             ticker: "AAPL".into(),
             min_price: None,
             max_price: Some(250.0),
+            ..Default::default()
         })
         .await;
     assert!(registered.is_ok(), "{registered:?}");

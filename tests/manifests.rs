@@ -119,7 +119,7 @@ fn knative_services_follow_the_webhook_rules() {
             );
         }
         // gRPC functions speak h2c; the HTTP functions http1.
-        let grpc = ["register", "update", "delete", "query"]
+        let grpc = GRPC_FUNCTIONS
             .iter()
             .any(|f| svc.name() == format!("tickermesh-{f}"));
         assert_eq!(name == "h2c", grpc, "{}: port name {name}", svc.name());
@@ -243,9 +243,7 @@ fn every_function_has_a_manifest_and_the_tick_reaches_collect() {
                 .map(|c| c["image"].as_str().unwrap_or_default().to_owned())
         })
         .collect();
-    for f in [
-        "register", "update", "delete", "query", "collect", "evaluate", "notify",
-    ] {
+    for f in FUNCTIONS {
         assert!(
             images
                 .iter()
@@ -295,13 +293,12 @@ fn rpcs_and_implementers() -> Vec<(String, String)> {
                     format!("async fn {}(", to_snake(method)),
                     format!("type Request = {method}Request;"),
                 ];
-                let implementer = ["register", "update", "delete", "query"]
+                let implementer = GRPC_FUNCTIONS
                     .into_iter()
                     .find(|f| {
-                        let lib = std::fs::read_to_string(
-                            repo().join("functions").join(f).join("src/lib.rs"),
-                        )
-                        .unwrap();
+                        let path = repo().join("functions").join(f).join("src/lib.rs");
+                        let lib = std::fs::read_to_string(&path)
+                            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                         needles.iter().any(|n| lib.contains(n))
                     })
                     .unwrap_or_else(|| panic!("no function implements {method}"));
@@ -335,7 +332,7 @@ fn grpc_routes_cover_every_rpc_and_reach_its_function() {
     let docs = all();
     let routes = envoy_routes(&docs);
     let rpcs = rpcs_and_implementers();
-    assert_eq!(rpcs.len(), 6);
+    assert!(rpcs.len() >= 8, "{rpcs:?}");
     for (path, implementer) in rpcs {
         // Envoy takes the first route that matches.
         let route = routes
@@ -365,7 +362,7 @@ fn health_checks_reach_the_function_the_status_header_names() {
     let docs = all();
     let routes = envoy_routes(&docs);
     let check = "/grpc.health.v1.Health/Check";
-    for function in ["register", "update", "delete", "query"] {
+    for function in GRPC_FUNCTIONS {
         // Envoy takes the first route whose path and headers match (tickerctl status sends
         // `tickermesh-function: <name>`).
         let route = routes
@@ -391,9 +388,21 @@ fn health_checks_reach_the_function_the_status_header_names() {
     }
 }
 
-const FUNCTIONS: [&str; 7] = [
-    "register", "update", "delete", "query", "collect", "evaluate", "notify",
+const FUNCTIONS: [&str; 10] = [
+    "register",
+    "access",
+    "update",
+    "delete",
+    "watch",
+    "query",
+    "collect",
+    "evaluate",
+    "notify",
+    "unsubscribe",
 ];
+
+/// The functions that serve gRPC, behind the router.
+const GRPC_FUNCTIONS: [&str; 6] = ["register", "access", "update", "delete", "watch", "query"];
 
 fn up_sh() -> String {
     std::fs::read_to_string(repo().join("minikube/up.sh")).unwrap()
@@ -468,8 +477,8 @@ fn images_built_in_the_cluster_skip_knative_tag_resolution() {
         }
     }
     assert_eq!(
-        checked, 9,
-        "5 Knative Services, 2 KafkaSource Services, 2 KEDA Deployments"
+        checked, 12,
+        "8 Knative Services, 2 KafkaSource Services, 2 KEDA Deployments"
     );
 }
 
@@ -618,7 +627,7 @@ fn every_function_workload_is_labelled_scraped_and_sized() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 9);
+    assert_eq!(checked, 12);
 }
 
 #[test]
@@ -799,7 +808,7 @@ fn knative_readiness_probes_leave_the_period_to_knative() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 7);
+    assert_eq!(checked, 10, "8 Knative Services, 2 KafkaSource Services");
 }
 
 #[test]
@@ -842,3 +851,7 @@ fn schemas_are_in_the_repository_with_their_provenance() {
 // What is public and who may connect to what.
 #[path = "manifests/exposure.rs"]
 mod exposure;
+
+// What the functions of consent and one-click unsubscribe are given.
+#[path = "manifests/access.rs"]
+mod access;

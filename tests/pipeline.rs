@@ -12,6 +12,7 @@ use tickermesh_collect::{CollectConfig, MarketKind};
 use tickermesh_core::config::{DatabaseConfig, ServiceConfig};
 use tickermesh_notify::{MailConfig, MailSettings};
 use tickermesh_query::QueryConfig;
+use tickermesh_tests::access::{bearer, confirm, test_key, test_settings};
 use tickermesh_tests::yahoo::{FakeYahoo, Reply};
 use tickermesh_tests::{eventually, on_both_backends, Backend, TestDb, TestServer};
 
@@ -43,11 +44,17 @@ fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo) -> UpConfig {
             transport: MailConfig::Outbox(dir.join("outbox")),
             from: "tickermesh <alerts@example.com>".parse().unwrap(),
             retry: Default::default(),
+            concurrency: tickermesh_notify::DEFAULT_MAIL_CONCURRENCY,
         },
         kafka: None,
+        access: test_settings(),
+        signing: Some(test_key()),
+        // Anything else as `tickermesh up` reads it (an empty test environment: its defaults).
+        ..UpConfig::from_env("127.0.0.1:0".parse().unwrap(), dir.to_owned()).unwrap()
     }
 }
 
+/// The alert e-mails in the outbox (not the confirmation e-mails, which carry a code).
 fn mails(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(dir.join("outbox"))
         .map(|entries| {
@@ -55,6 +62,7 @@ fn mails(dir: &Path) -> Vec<String> {
                 .filter_map(|e| e.ok())
                 .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
                 .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .filter(|m| !m.contains("Your code:"))
                 .collect()
         })
         .unwrap_or_default();
@@ -120,6 +128,8 @@ struct Mesh {
     _mesh: up::Mesh,
     server: TestServer,
     market_time_s: std::cell::Cell<i64>,
+    /// ada@example.com's access token.
+    token: String,
 }
 
 impl Mesh {
@@ -134,27 +144,43 @@ impl Mesh {
             config.kafka = Some(tickermesh_tests::kafka::settings());
             config.collect.quotes_topic = tickermesh_tests::kafka::topic("up-quotes", 1).await;
             config.alerts_topic = tickermesh_tests::kafka::topic("up-alerts", 1).await;
+            // The codes' e-mails go to notify's topic too.
+            config.access.topic = config.alerts_topic.clone();
         }
+        // The mesh ticks once at start, maybe after the registration below: the market knows
+        // AAPL from the start (inside the thresholds), so that tick stores a quote and alerts
+        // no one (an unknown symbol would be skipped by the ticks after it).
+        let market_time_s = tickermesh_tests::yahoo::recent_s();
+        yahoo.set(
+            "AAPL",
+            Reply::Price {
+                price: 200.0,
+                market_time_s,
+            },
+        );
         let mesh = up::build(&config).await.unwrap();
         let server = TestServer::start(mesh.router.clone()).await;
-        server
-            .commands()
-            .await
+        let mut commands = server.commands().await;
+        commands
             .register_user(RegisterUserRequest {
                 email: "ada@example.com".into(),
                 ticker: "AAPL".into(),
                 min_price: Some(100.0),
                 max_price: Some(250.0),
+                ..Default::default()
             })
             .await
             .unwrap();
+        // Alerts go to confirmed addresses only.
+        let token = confirm(&mut commands, &db.store().await, "ada@example.com").await;
         Self {
+            token,
             db,
             dir,
             yahoo,
             _mesh: mesh,
             server,
-            market_time_s: std::cell::Cell::new(tickermesh_tests::yahoo::recent_s()),
+            market_time_s: std::cell::Cell::new(market_time_s),
         }
     }
 
@@ -243,7 +269,10 @@ async fn no_op_updates_do_not_re_alert(backend: Backend) {
             max_price,
             ..Default::default()
         };
-        commands.update_user(update).await.unwrap();
+        commands
+            .update_user(bearer(update, &mesh.token))
+            .await
+            .unwrap();
         let at = mesh.price(265.0);
         tick(&mesh.server).await;
         evaluated(&mesh.db, at).await;
@@ -259,7 +288,10 @@ async fn no_op_updates_do_not_re_alert(backend: Backend) {
         }),
         ..Default::default()
     };
-    commands.update_user(update).await.unwrap();
+    commands
+        .update_user(bearer(update, &mesh.token))
+        .await
+        .unwrap();
     mesh.price(266.0);
     tick(&mesh.server).await;
     eventually(

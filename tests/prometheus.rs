@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use tickermesh_tests::access::local_code;
 use tickermesh_tests::eventually;
-use tickermesh_tests::proc::{free_port, stdout, tickerctl, workspace_bin, Proc};
+use tickermesh_tests::proc::{free_port, stdout, tickerctl, workspace_bin, Proc, Tickerctl};
 use tickermesh_tests::prometheus::{dashboard_queries, Prometheus};
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -64,19 +65,20 @@ async fn a_real_prometheus_sees_the_seed_metrics_move() {
 
     // Traffic, as a user makes it: a threshold every simulated price is above, so the
     // pipeline alerts and mails once.
+    let cli = Tickerctl::new(&endpoint);
     stdout(
-        &tickerctl(
-            &endpoint,
-            &["register", "prom@example.com", "AAPL", "--max", "0.5"],
-        )
-        .await,
+        &cli.run(&["register", "prom@example.com", "AAPL", "--max", "0.5"])
+            .await,
     );
+    // The code from the confirmation e-mail (derived here with the mesh's own key).
+    let code = local_code(dir.path(), "prom@example.com").await;
+    stdout(&cli.run(&["confirm", "prom@example.com", &code]).await);
     eventually(WITHIN, "a first quote", || async {
-        let out = tickerctl(&endpoint, &["latest", "prom@example.com"]).await;
+        let out = cli.run(&["latest", "prom@example.com"]).await;
         out.status.success().then_some(())
     })
     .await;
-    stdout(&tickerctl(&endpoint, &["average", "prom@example.com", "-n", "3"]).await);
+    stdout(&cli.run(&["average", "prom@example.com", "-n", "3"]).await);
 
     until(&prometheus, created, |v| v == 1.0).await;
     until(

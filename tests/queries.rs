@@ -1,45 +1,44 @@
-//! GetLatestValue, GetAverageValue and GetHistory over the wire, on SQLite and MariaDB.
+//! GetLatestValue, GetAverageValue and GetHistory over the wire, on SQLite and MariaDB, each
+//! with the user's access token (see `tests/access.rs` for calls without it or with another's).
 
-use tickermesh_api::v1::{
-    GetAverageValueRequest, GetHistoryRequest, GetLatestValueRequest, RegisterUserRequest,
-};
+use tickermesh_api::v1::{GetAverageValueRequest, GetHistoryRequest, GetLatestValueRequest};
+use tickermesh_tests::access::{bearer, issuer, signed_up, Discard};
 use tickermesh_tests::db::insert_prices;
-use tickermesh_tests::{on_both_backends, spawn_mesh, Backend, TestDb};
+use tickermesh_tests::{on_both_backends, spawn_mesh, spawn_mesh_with, Backend, TestDb};
 use tonic::Code;
 
+/// A mesh with the confirmed user q@example.com watching AAPL: its access token.
 async fn setup(
     backend: Backend,
 ) -> (
     TestDb,
     tickermesh_tests::TestServer,
     std::sync::Arc<tickermesh_core::Context>,
+    String,
 ) {
     let db = TestDb::new(backend).await;
     let (server, ctx) = spawn_mesh(&db).await;
-    server
-        .commands()
-        .await
-        .register_user(RegisterUserRequest {
-            email: "q@example.com".into(),
-            ticker: "aapl".into(),
-            min_price: None,
-            max_price: None,
-        })
-        .await
-        .expect("register");
-    (db, server, ctx)
+    let mut c = server.commands().await;
+    let token = signed_up(&mut c, &ctx.store, "q@example.com", "aapl", None, None).await;
+    (db, server, ctx, token)
 }
 
 async fn average_of_the_most_recent(backend: Backend) {
-    let (_db, server, ctx) = setup(backend).await;
+    let (_db, server, ctx, token) = setup(backend).await;
     let mut q = server.queries().await;
     insert_prices(&ctx.store, "AAPL", &[10.0, 20.0, 30.0, 100.0]).await;
     // Another ticker's quotes must not leak into the average.
     insert_prices(&ctx.store, "MSFT", &[1000.0, 2000.0]).await;
 
-    let avg = |count| GetAverageValueRequest {
-        email: "q@example.com".into(),
-        count,
+    let avg = |count| {
+        bearer(
+            GetAverageValueRequest {
+                email: "q@example.com".into(),
+                count,
+                ..Default::default()
+            },
+            &token,
+        )
     };
     let r = q.get_average_value(avg(2)).await.expect("avg").into_inner();
     assert_eq!(r.average, 65.0, "last 2 of 10, 20, 30, 100");
@@ -70,23 +69,33 @@ async fn average_of_the_most_recent(backend: Backend) {
 on_both_backends!(average, average_of_the_most_recent);
 
 async fn latest_and_history(backend: Backend) {
-    let (_db, server, ctx) = setup(backend).await;
+    let (_db, server, ctx, token) = setup(backend).await;
     let mut q = server.queries().await;
-    let latest = || GetLatestValueRequest {
-        email: "Q@example.com".into(),
+    let latest = || {
+        bearer(
+            GetLatestValueRequest {
+                email: "Q@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        )
+    };
+    let history = |limit| {
+        bearer(
+            GetHistoryRequest {
+                email: "q@example.com".into(),
+                limit,
+                ..Default::default()
+            },
+            &token,
+        )
     };
 
     // No quotes yet: NOT_FOUND that says so.
     let err = q.get_latest_value(latest()).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     assert!(err.message().contains("no quotes"), "{}", err.message());
-    let err = q
-        .get_history(GetHistoryRequest {
-            email: "q@example.com".into(),
-            limit: 5,
-        })
-        .await
-        .unwrap_err();
+    let err = q.get_history(history(5)).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 
     insert_prices(&ctx.store, "AAPL", &[1.5, 2.5, 3.5]).await;
@@ -103,10 +112,7 @@ async fn latest_and_history(backend: Backend) {
     assert_eq!(quote.collected_at_unix_ms, 3_005);
 
     let h = q
-        .get_history(GetHistoryRequest {
-            email: "q@example.com".into(),
-            limit: 2,
-        })
+        .get_history(history(2))
         .await
         .expect("history")
         .into_inner();
@@ -114,12 +120,7 @@ async fn latest_and_history(backend: Backend) {
     assert_eq!(prices, vec![3.5, 2.5], "newest first, limited");
 
     for (limit, ok) in [(0, false), (10_000, true), (10_001, false)] {
-        let r = q
-            .get_history(GetHistoryRequest {
-                email: "q@example.com".into(),
-                limit,
-            })
-            .await;
+        let r = q.get_history(history(limit)).await;
         match r {
             Ok(h) => assert!(ok && h.into_inner().quotes.len() == 3),
             Err(e) => {
@@ -130,16 +131,25 @@ async fn latest_and_history(backend: Backend) {
         }
     }
 
-    let unknown = GetLatestValueRequest {
-        email: "nobody@example.com".into(),
-    };
+    // Any other address, registered or not, is not this token's: the same refusal.
+    let unknown = bearer(
+        GetLatestValueRequest {
+            email: "nobody@example.com".into(),
+            ..Default::default()
+        },
+        &token,
+    );
     assert_eq!(
         q.get_latest_value(unknown).await.unwrap_err().code(),
-        Code::NotFound
+        Code::PermissionDenied
     );
-    let bad = GetLatestValueRequest {
-        email: "nobody".into(),
-    };
+    let bad = bearer(
+        GetLatestValueRequest {
+            email: "nobody".into(),
+            ..Default::default()
+        },
+        &token,
+    );
     let err = q.get_latest_value(bad).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().starts_with("email"));
@@ -150,25 +160,22 @@ on_both_backends!(latest_history, latest_and_history);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latest_is_cached_for_at_most_the_ttl() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let ctx = db.context().await;
     let query = tickermesh_query::QueryConfig {
         cache_ttl: std::time::Duration::from_millis(300),
     };
-    let server =
-        tickermesh_tests::TestServer::start(tickermesh::router(ctx.clone(), &query).await).await;
-    server
-        .commands()
-        .await
-        .register_user(RegisterUserRequest {
-            email: "c@example.com".into(),
-            ticker: "IBM".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("register");
+    let codes = issuer(std::sync::Arc::new(Discard));
+    let (server, ctx) = spawn_mesh_with(&db, &query, codes).await;
+    let mut c = server.commands().await;
+    let token = signed_up(&mut c, &ctx.store, "c@example.com", "IBM", None, None).await;
     let mut q = server.queries().await;
-    let latest = || GetLatestValueRequest {
-        email: "c@example.com".into(),
+    let latest = || {
+        bearer(
+            GetLatestValueRequest {
+                email: "c@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        )
     };
     assert_eq!(
         q.get_latest_value(latest()).await.unwrap_err().code(),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tickermesh_api::v1::{GetLatestValueRequest, RegisterUserRequest};
 use tickermesh_core::store::{Store, StoreOptions};
 use tickermesh_core::Context;
+use tickermesh_tests::access::{bearer, confirm, issuer, test_key, Discard};
 use tickermesh_tests::proxy::CuttableProxy;
 use tickermesh_tests::{Backend, TestDb, TestServer};
 use tonic::Code;
@@ -14,7 +15,7 @@ use tonic::Code;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_is_unavailable_then_recovers() {
     let db = TestDb::new(Backend::MariaDb).await;
-    let (proxy, server) =
+    let (proxy, server, ctx) =
         behind_a_proxy(&db, Duration::from_millis(800), Duration::from_secs(5)).await;
     let mut c = server.commands().await;
     let mut q = server.queries().await;
@@ -25,10 +26,17 @@ async fn database_outage_is_unavailable_then_recovers() {
     })
     .await
     .expect("register while up");
+    let token = confirm(&mut c, &ctx.store, "down@example.com").await;
 
     proxy.cut();
-    let latest = || GetLatestValueRequest {
-        email: "down@example.com".into(),
+    let latest = || {
+        bearer(
+            GetLatestValueRequest {
+                email: "down@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        )
     };
     let err = q.get_latest_value(latest()).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
@@ -44,7 +52,7 @@ async fn database_outage_is_unavailable_then_recovers() {
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
 
     proxy.restore();
-    recovers(&mut q, "down@example.com").await;
+    recovers(&mut q, "down@example.com", &token).await;
 }
 
 /// A database that stops answering (packets dropped, connections left open) makes calls fail
@@ -52,7 +60,7 @@ async fn database_outage_is_unavailable_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn black_holed_database_fails_calls_in_bounded_time() {
     let db = TestDb::new(Backend::MariaDb).await;
-    let (proxy, server) =
+    let (proxy, server, ctx) =
         behind_a_proxy(&db, Duration::from_secs(30), Duration::from_secs(1)).await;
     let mut c = server.commands().await;
     let mut q = server.queries().await;
@@ -64,10 +72,17 @@ async fn black_holed_database_fails_calls_in_bounded_time() {
     c.register_user(register("hole@example.com"))
         .await
         .expect("register while up");
+    let token = confirm(&mut c, &ctx.store, "hole@example.com").await;
 
     proxy.black_hole();
-    let latest = || GetLatestValueRequest {
-        email: "hole@example.com".into(),
+    let latest = || {
+        bearer(
+            GetLatestValueRequest {
+                email: "hole@example.com".into(),
+                ..Default::default()
+            },
+            &token,
+        )
     };
     let bounded = Duration::from_secs(5);
     let started = Instant::now();
@@ -88,22 +103,27 @@ async fn black_holed_database_fails_calls_in_bounded_time() {
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
 
     proxy.restore();
-    recovers(&mut q, "hole@example.com").await;
+    recovers(&mut q, "hole@example.com", &token).await;
 }
 
-/// Once the database is back, `email`'s latest value is answered again (NOT_FOUND: the user
-/// is found, it simply has no quotes), within 15 s.
+/// Once the database is back, `email`'s latest value is answered again (NOT_FOUND: the token
+/// is the user's, the user simply has no quotes), within 15 s.
 async fn recovers(
     q: &mut tickermesh_api::v1::ticker_queries_client::TickerQueriesClient<
         tonic::transport::Channel,
     >,
     email: &str,
+    token: &str,
 ) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let request = GetLatestValueRequest {
-            email: email.into(),
-        };
+        let request = bearer(
+            GetLatestValueRequest {
+                email: email.into(),
+                ..Default::default()
+            },
+            token,
+        );
         match q.get_latest_value(request).await {
             Err(s) if s.code() == Code::NotFound => break,
             other => {
@@ -120,7 +140,7 @@ async fn behind_a_proxy(
     db: &TestDb,
     acquire_timeout: Duration,
     request_timeout: Duration,
-) -> (CuttableProxy, TestServer) {
+) -> (CuttableProxy, TestServer, std::sync::Arc<Context>) {
     db.store().await.close().await;
     let proxy = CuttableProxy::start(target_of(&db.url)).await;
     let options = StoreOptions {
@@ -129,8 +149,10 @@ async fn behind_a_proxy(
     };
     let store = Store::open(&proxied_url(&db.url, proxy.addr), &options).expect("open");
     let ctx = Context::new(store, Duration::from_secs(60)).with_request_timeout(request_timeout);
-    let server = TestServer::start(tickermesh::router(ctx, &Default::default()).await).await;
-    (proxy, server)
+    let codes = issuer(std::sync::Arc::new(Discard));
+    let app = tickermesh::router(ctx.clone(), &Default::default(), codes, test_key()).await;
+    let server = TestServer::start(app).await;
+    (proxy, server, ctx)
 }
 
 fn target_of(url: &str) -> SocketAddr {

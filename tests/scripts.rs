@@ -9,8 +9,17 @@ use std::process::{Command, Output};
 
 use tickermesh_tests::manifests::{parse, repo, validate};
 
-const FUNCTIONS: [&str; 7] = [
-    "register", "update", "delete", "query", "collect", "evaluate", "notify",
+const FUNCTIONS: [&str; 10] = [
+    "register",
+    "access",
+    "update",
+    "delete",
+    "watch",
+    "query",
+    "collect",
+    "evaluate",
+    "notify",
+    "unsubscribe",
 ];
 
 #[test]
@@ -86,7 +95,7 @@ fn ok(out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The tag of every image the plan builds; all seven functions, one tag.
+/// The tag of every image the plan builds; all ten functions, one tag.
 fn built_tag(plan: &str) -> String {
     let mut tags = BTreeSet::new();
     for f in FUNCTIONS {
@@ -340,7 +349,8 @@ fn passwords_are_percent_encoded() {
 /// A fake `kubectl` and `minikube`: each call's command line goes to calls.log; Secrets made
 /// `--from-file` are copied (with the files' modes) so the test can read what a cluster would
 /// get; what goes to `kubectl apply -f -` is kept in applied.yaml. FAKE_PVC and
-/// FAKE_STORED_PASSWORD play an existing MySQL volume and its Secret.
+/// FAKE_STORED_PASSWORD play an existing MySQL volume and its Secret; FAKE_NO_SIGNING a cluster
+/// without the Secret tickermesh-signing (by default it exists).
 const FAKE_KUBECTL: &str = r#"#!/bin/bash
 set -euo pipefail
 printf 'kubectl %s\n' "$*" >>"$FAKE/calls.log"
@@ -363,6 +373,7 @@ case "$*" in
   *"create configmap "*) printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fake\n' ;;
   *"get pvc "*) [ -n "${FAKE_PVC:-}" ] ;;
   *"get secret tickermesh-mysql "*) printf '%s' "${FAKE_STORED_PASSWORD:-}" ;;
+  *"get secret tickermesh-signing") [ -z "${FAKE_NO_SIGNING:-}" ] ;;
 esac
 "#;
 const FAKE_MINIKUBE: &str = r#"#!/bin/bash
@@ -519,6 +530,91 @@ fn up_keeps_secrets_off_command_lines_and_applies_what_it_builds() {
     );
 }
 
+/// The signing key of access codes and unsubscribe links: a cluster without the Secret
+/// tickermesh-signing gets a random key (64 hex digits) from a private file that is gone
+/// afterwards, on no command line and never printed, each new cluster its own; a cluster that has
+/// the Secret keeps it (a new key would void every link already mailed).
+#[test]
+fn up_makes_a_random_signing_key_once_and_keeps_it() {
+    let tree = deploy_tree();
+    let new_cluster = || {
+        let fake = FakeCluster::new();
+        let fake_dir = fake.dir.path().display().to_string();
+        let out = up(
+            tree.path(),
+            &[],
+            &[
+                ("FAKE", &fake_dir),
+                ("FAKE_NO_SIGNING", "1"),
+                ("MYSQL_ROOT_PASSWORD", "pw"),
+            ],
+            Some(&fake.bin()),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let printed = ok(out);
+        let key = fake.read("secret.tickermesh-signing.key");
+        assert_eq!(key.len(), 64, "not 64 hex digits: {key:?}");
+        assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "not lower-case hex digits: {key:?}"
+        );
+        let calls = fake.read("calls.log");
+        assert!(
+            calls.contains("kubectl -n tickermesh get secret tickermesh-signing"),
+            "up.sh did not ask whether the key exists:\n{calls}"
+        );
+        assert!(
+            calls.contains("create secret generic tickermesh-signing --from-file=key="),
+            "{calls}"
+        );
+        assert!(!calls.contains(&key), "the key on a command line:\n{calls}");
+        assert!(
+            !printed.contains(&key) && !stderr.contains(&key),
+            "the key was printed"
+        );
+        let files = fake.read("secret-files");
+        let signing: Vec<&str> = files
+            .lines()
+            .filter(|l| l.contains("tickermesh-signing"))
+            .collect();
+        assert_eq!(signing.len(), 1, "{files}");
+        let mut parts = signing[0].split(' ');
+        let (path, mode, dir_mode) = (parts.next().unwrap(), parts.next(), parts.next());
+        assert_eq!((mode, dir_mode), (Some("600"), Some("700")), "{files}");
+        assert!(!Path::new(path).exists(), "{path} left behind");
+        assert!(
+            !Path::new(path).parent().unwrap().exists(),
+            "the key's folder left behind: {path}"
+        );
+        key
+    };
+    let first = new_cluster();
+    let second = new_cluster();
+    assert_ne!(first, second, "two clusters got the same signing key");
+
+    // A cluster that has the Secret keeps it: no new key is made or applied.
+    let fake = FakeCluster::new();
+    let fake_dir = fake.dir.path().display().to_string();
+    ok(up(
+        tree.path(),
+        &[],
+        &[("FAKE", &fake_dir), ("MYSQL_ROOT_PASSWORD", "pw")],
+        Some(&fake.bin()),
+    ));
+    let calls = fake.read("calls.log");
+    assert!(
+        calls.contains("kubectl -n tickermesh get secret tickermesh-signing"),
+        "{calls}"
+    );
+    assert!(
+        !calls.contains("create secret generic tickermesh-signing"),
+        "an existing signing key was replaced:\n{calls}"
+    );
+    assert_eq!(fake.read("secret.tickermesh-signing.key"), "");
+    assert!(!fake.read("secret-files").contains("tickermesh-signing"));
+}
+
 /// MySQL keeps the password its volume was created with: a changed MYSQL_ROOT_PASSWORD stops the
 /// run before any Secret changes, saying how to go on; the same password passes.
 #[test]
@@ -631,4 +727,155 @@ fn image_tags_follow_the_content() {
     std::fs::write(tree.path().join("target/x"), "build output").unwrap();
     std::fs::write(tree.path().join("minikube/.env"), "MYSQL_ROOT_PASSWORD=y\n").unwrap();
     assert_eq!(tag(tree.path()), format!("git-{commit}"));
+}
+
+/// The README's local demo ("Watch an alert happen, offline"), its steps as written there, in
+/// a temporary folder: `cargo run --release -p <crate> --` is the binary cargo built, the port
+/// is a free one (`TICKERMESH_PORT`, `TICKERMESH_ENDPOINT`), and the config folder where
+/// tickerctl keeps tokens is in the temporary folder. A step that waits for something (the
+/// confirmation e-mail, the first quote, the alert) is repeated as a newcomer would, within a
+/// generous bound.
+#[test]
+fn readme_local_demo_reaches_an_alert_email() {
+    use std::time::{Duration, Instant};
+    use tickermesh_tests::proc::{free_port, workspace_bin};
+
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split("\n### Watch an alert happen, offline")
+        .nth(1)
+        .expect("README has the section Watch an alert happen, offline");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("a sh block");
+    let steps: Vec<&str> = block
+        .lines()
+        .map(|l| l.split(" #").next().unwrap().trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "TICKERMESH_MARKET=sim TICKERMESH_COLLECT_INTERVAL_SECS=5 cargo run --release -p tickermesh -- up",
+            "cargo run --release -p tickerctl -- register ada@example.com AAPL",
+            "cargo run --release -p tickerctl -- confirm ada@example.com --from-outbox .tickermesh/outbox",
+            "cargo run --release -p tickerctl -- latest ada@example.com",
+            "cargo run --release -p tickerctl -- update ada@example.com --max 140",
+            "ls .tickermesh/outbox/",
+        ],
+        "the README's local demo"
+    );
+    let tickermesh = workspace_bin("tickermesh");
+    let tickerctl = workspace_bin("tickerctl");
+    let as_built = |step: &str| {
+        step.replace(
+            "cargo run --release -p tickermesh --",
+            &tickermesh.display().to_string(),
+        )
+        .replace(
+            "cargo run --release -p tickerctl --",
+            &tickerctl.display().to_string(),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bash = |script: &str| {
+        let mut cmd = Command::new("bash");
+        cmd.args(["-euo", "pipefail", "-c", script])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("TICKERMESH_PORT", port.to_string())
+            .env("TICKERMESH_ENDPOINT", format!("http://127.0.0.1:{port}"))
+            .env("TICKERMESH_LOG", "warn");
+        for var in [
+            "TICKERMESH_DATABASE_URL",
+            "TICKERMESH_DATA_DIR",
+            "TICKERMESH_SMTP_URL",
+            "TICKERMESH_KAFKA_BROKERS",
+            "TICKERMESH_TOKEN",
+            "TICKERMESH_SIGNING_KEY",
+            "TICKERMESH_MAIL_OUTBOX",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    };
+    // The first step runs in its own terminal: here, in the background, in a process group of
+    // its own that is stopped at the end (bash and the mesh it runs).
+    struct Group(std::process::Child);
+    impl Drop for Group {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &format!("-{}", self.0.id())])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+    let _mesh = {
+        use std::os::unix::process::CommandExt;
+        Group(
+            bash(&as_built(steps[0]))
+                .process_group(0)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "tickermesh up never listened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A step that succeeds (and whose output `done` accepts) within a minute.
+    let run_until = |step: &str, done: &dyn Fn(&str) -> bool| -> String {
+        let started = Instant::now();
+        loop {
+            let out = bash(&as_built(step)).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() && done(&text) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{step}: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    let registered = ok(bash(&as_built(steps[1])).output().unwrap());
+    assert!(
+        registered.contains("a confirmation code was e-mailed to ada@example.com"),
+        "{registered}"
+    );
+    let confirmed = run_until(steps[2], &|_| true);
+    assert!(
+        confirmed.contains("confirmed ada@example.com"),
+        "{confirmed}"
+    );
+    assert!(
+        !confirmed.contains("tmk_"),
+        "the token is not printed: {confirmed}"
+    );
+    assert!(dir.path().join("config/tickermesh/tokens.json").exists());
+    let latest = run_until(steps[3], &|_| true);
+    assert!(latest.starts_with("AAPL "), "{latest}");
+    let updated = ok(bash(&as_built(steps[4])).output().unwrap());
+    assert!(updated.contains("max 140"), "{updated}");
+    let outbox = dir.path().join(".tickermesh/outbox");
+    let alert = |_: &str| {
+        std::fs::read_dir(&outbox)
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+            .any(|m| m.contains("Subject: AAPL") && !m.contains("Your code:"))
+    };
+    let listed = run_until(steps[5], &alert);
+    assert!(listed.contains(".eml"), "{listed}");
 }

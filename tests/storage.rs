@@ -56,3 +56,89 @@ async fn newest_quotes_are_an_index_range_scan() {
         );
     }
 }
+
+/// Users registered before consent existed stay confirmed (they were receiving alerts, and each
+/// alert e-mail now carries a one-click unsubscribe), hold no token until they ask for one, and
+/// their watch keeps working; on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_from_before_consent_stay_confirmed_without_a_token() {
+    use std::borrow::Cow;
+    use tickermesh_core::store::users;
+    for backend in [Backend::Sqlite, Backend::MariaDb] {
+        let db = TestDb::new(backend).await;
+        let dir = match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::MariaDb => "mysql",
+        };
+        let path = format!(
+            "{}/functions/core/migrations/{dir}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(&path))
+            .await
+            .expect("migrations");
+        let old: Vec<_> = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < 20261127000003)
+            .cloned()
+            .collect();
+        assert!(
+            old.len() < before.migrations.len(),
+            "the consent migration exists"
+        );
+        before.migrations = Cow::Owned(old);
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.expect("connect");
+        before
+            .run(&pool)
+            .await
+            .expect("the migrations before consent");
+        sqlx::query("INSERT INTO users (email, created_at_ms, updated_at_ms) VALUES ('old@example.com', 5, 5)")
+            .execute(&pool)
+            .await
+            .expect("an old user");
+        sqlx::query(
+            "INSERT INTO subscriptions (user_id, ticker, max_price, created_at_ms, updated_at_ms) \
+             SELECT id, 'AAPL', 250, 5, 5 FROM users WHERE email = 'old@example.com'",
+        )
+        .execute(&pool)
+        .await
+        .expect("its watch");
+        pool.close().await;
+
+        let store = db.store().await;
+        let email = tickermesh_core::domain::Email::parse("email", "old@example.com").unwrap();
+        let user = users::find(store.pool(), &email)
+            .await
+            .unwrap()
+            .expect("still there");
+        assert_eq!(
+            user.confirmed_at_ms,
+            Some(5),
+            "{backend:?}: confirmed as of its creation"
+        );
+        assert_eq!(user.unsubscribed_at_ms, None);
+        assert_eq!(
+            (user.ticker.as_str(), user.max_price),
+            ("AAPL", Some(250.0))
+        );
+        let token: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT token_hash FROM users WHERE email = 'old@example.com'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            token, None,
+            "{backend:?}: no token until the owner asks for one"
+        );
+        let recipient = users::recipient(store.pool(), "old@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            recipient.confirmed && !recipient.unsubscribed,
+            "{backend:?}: alerts keep going"
+        );
+    }
+}

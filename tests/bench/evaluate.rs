@@ -1,5 +1,6 @@
 //! `cargo bench --bench evaluate`: one quote for many watchers of one ticker, on MariaDB and
-//! SQLite — crossing none of them, all of them, and bringing all back inside.
+//! SQLite — the first quote after they registered, quotes crossing none of them, all of them,
+//! and bringing all back inside — then the alerts outbox published.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,7 +37,7 @@ async fn run(backend: Backend, n: usize) {
     let store = db.store().await;
     watchers(&store, n).await;
     let mut bus = ChannelBus::new();
-    let _alerts = bus.topic("threshold-alerts", 200_000);
+    let _alerts = bus.topic("threshold-alerts", 400_000);
     // The outbox is published apart from the evaluation being measured.
     let evaluator = Evaluator::new(store.clone(), Arc::new(bus), "threshold-alerts");
     let t0 = recent_s() * 1000;
@@ -50,11 +51,18 @@ async fn run(backend: Backend, n: usize) {
     };
     let time = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     let steps = [
-        (1, 100.0, "crosses nobody"),
+        (
+            1,
+            100.0,
+            "is the first after they registered (crosses nobody)",
+        ),
         (2, 101.0, "crosses nobody"),
         (3, 200.0, "crosses all"),
-        (4, 100.0, "brings all back inside"),
-        (5, 100.5, "crosses nobody"),
+        (4, 210.0, "crosses nobody (all above)"),
+        (5, 100.0, "brings all back inside"),
+        (6, 100.5, "crosses nobody"),
+        (7, 40.0, "crosses all (below)"),
+        (8, 100.0, "brings all back inside"),
     ];
     for (k, price, what) in steps {
         let quote = at(k, price);
@@ -69,6 +77,12 @@ async fn run(backend: Backend, n: usize) {
             time(evaluated),
             time(started.elapsed())
         );
+        if k == 1 {
+            // The first quote wrote every new subscription once; quotes come a minute apart,
+            // time in which MariaDB purges the index entries that write left behind (until
+            // then range scans step over them).
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
     }
 }
 

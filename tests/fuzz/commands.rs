@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tickermesh_api::v1::threshold_change::Change;
 use tickermesh_api::v1::{RegisterUserRequest, ThresholdChange, UpdateUserRequest};
+use tickermesh_tests::access::{bearer, confirm};
 use tickermesh_tests::{spawn_mesh, Backend, TestDb};
 use tonic::Code;
 
@@ -64,7 +65,9 @@ fn commands_take_or_name_the_field(backend: Backend, cases: u32) {
         .build()
         .unwrap();
     let db = rt.block_on(TestDb::new(backend));
-    let (server, _ctx) = rt.block_on(spawn_mesh(&db));
+    let (server, ctx) = rt.block_on(spawn_mesh(&db));
+    // The token of every address registered so far (by its stored form).
+    let tokens = std::sync::Mutex::new(std::collections::HashMap::<String, String>::new());
     let client = rt.block_on(server.commands());
     let mut runner = TestRunner::new(Config {
         // Each case (and each shrinking step) is a real call over a real store.
@@ -95,23 +98,38 @@ fn commands_take_or_name_the_field(backend: Backend, cases: u32) {
                         ticker,
                         min_price: min,
                         max_price: max,
+                        ..Default::default()
                     })
                     .await;
-                let updated = client
-                    .update_user(UpdateUserRequest {
-                        email,
-                        ticker: Some(new_ticker),
-                        min_price: lo,
-                        max_price: hi,
-                    })
-                    .await;
-                if registered.is_ok() {
+                if let Ok(r) = &registered {
                     taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let stored = r.get_ref().user.as_ref().expect("user").email.clone();
+                    let token = confirm(&mut client, &ctx.store, &stored).await;
+                    tokens.lock().unwrap().insert(stored, token);
                 }
+                // The owner updates: with the token of the address when it has one.
+                let token = tokens
+                    .lock()
+                    .unwrap()
+                    .get(&email.trim().to_lowercase())
+                    .cloned();
+                let update = UpdateUserRequest {
+                    email,
+                    ticker: Some(new_ticker),
+                    min_price: lo,
+                    max_price: hi,
+                    ..Default::default()
+                };
+                let updated = match &token {
+                    Some(token) => client.update_user(bearer(update, token)).await,
+                    None => client.update_user(update).await,
+                };
                 for answer in [registered.map(drop), updated.map(drop)] {
                     let Err(status) = answer else { continue };
                     match status.code() {
-                        Code::AlreadyExists | Code::NotFound => {}
+                        Code::AlreadyExists => {}
+                        // No token for an address that was never registered here.
+                        Code::Unauthenticated if token.is_none() => {}
                         Code::InvalidArgument => {
                             let field = status.message().split(':').next().unwrap_or_default();
                             prop_assert!(FIELDS.contains(&field), "{status:?}");

@@ -15,12 +15,19 @@ use tickermesh_tests::{Backend, TestDb, TestServer};
 use crate::events_http::{anything, header, post, Delivery, NAMED};
 use crate::numbers::{json_number, json_other};
 
+/// The addresses of the stored alerts (each a confirmed user).
+const EMAILS: [&str; 3] = [
+    "ada@example.com",
+    "josé@example.com",
+    "i\u{307}@example.com",
+];
+
 /// An alert as stored, whatever evaluate might have put in it.
 fn stored_alert() -> impl Strategy<Value = ThresholdCrossed> {
     let email = prop_oneof![
-        Just("ada@example.com".to_owned()),
-        Just("josé@example.com".to_owned()),
-        Just("i\u{307}@example.com".to_owned()),
+        Just(EMAILS[0].to_owned()),
+        Just(EMAILS[1].to_owned()),
+        Just(EMAILS[2].to_owned()),
     ];
     let price = prop_oneof![any::<f64>(), 1e-6f64..1e9];
     let time = prop_oneof![
@@ -111,6 +118,10 @@ fn deliveries_are_answered(backend: Backend, cases: u32) {
     let (server, db, store) = rt.block_on(async {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
+        // The addresses the alerts go to, registered and confirmed: notify mails no one else.
+        for email in EMAILS {
+            tickermesh_tests::db::register(&store, email, "AAPL", None, None).await;
+        }
         let mailer = Mailer::new(&MailConfig::Outbox(outbox.path().to_owned())).unwrap();
         let from = "tickermesh <alerts@example.com>".parse().unwrap();
         let retry = MailRetry {

@@ -18,9 +18,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-/// Every function that has an image, as `tickermesh-<f>`.
-pub const FUNCTIONS: [&str; 7] = [
-    "register", "update", "delete", "query", "collect", "evaluate", "notify",
+/// Every function that has an image, as `tickermesh-<f>`: the ones minikube/up.sh builds and
+/// deploys.
+pub const FUNCTIONS: [&str; 10] = [
+    "register",
+    "access",
+    "update",
+    "delete",
+    "watch",
+    "query",
+    "collect",
+    "evaluate",
+    "notify",
+    "unsubscribe",
 ];
 
 /// Names of everything the tests create start with this, then the creating process id.

@@ -112,7 +112,8 @@ pub async fn insert_prices(store: &Store, ticker: &str, prices: &[f64]) {
     }
 }
 
-/// Registers a user through the storage layer.
+/// Registers a user through the storage layer, confirmed (as if the code had come back), so
+/// that alerts are e-mailed to it.
 pub async fn register(
     store: &Store,
     email: &str,
@@ -128,9 +129,15 @@ pub async fn register(
         &Ticker::parse("ticker", ticker).expect("ticker"),
         Thresholds::new(min, max).expect("thresholds"),
         tickermesh_core::now_unix_ms(),
+        0,
     )
     .await
     .expect("insert user");
+    sqlx::query("UPDATE users SET confirmed_at_ms = created_at_ms WHERE email = ?")
+        .bind(email)
+        .execute(&mut *tx)
+        .await
+        .expect("confirm user");
     tx.commit().await.expect("commit");
 }
 
@@ -142,9 +149,23 @@ pub async fn store_quote(store: &Store, quote: &tickermesh_core::events::QuoteCo
 }
 
 /// Stores an alert as evaluate would (so an event about it names a stored alert).
+/// Its recipient is a confirmed user (made here when there is none): notify mails confirmed
+/// addresses only.
 pub async fn store_alert(store: &Store, alert: &tickermesh_core::events::ThresholdCrossed) {
     let mut tx = store.begin().await.expect("begin");
     let now = tickermesh_core::now_unix_ms();
+    let user = format!(
+        "{} INTO users (email, created_at_ms, updated_at_ms, confirmed_at_ms) VALUES (?, ?, ?, ?)",
+        store.backend().insert_ignore()
+    );
+    sqlx::query(&user)
+        .bind(&alert.email)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .expect("a confirmed recipient");
     let alerts = std::slice::from_ref(alert);
     tickermesh_core::store::evaluation::insert_alerts(&mut tx, store.backend(), alerts, now)
         .await

@@ -4,6 +4,7 @@
 //! MariaDB comes from `TICKERMESH_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`). A test
 //! that needs it fails, loudly, when it cannot be reached: it never skips.
 
+pub mod access;
 pub mod containers;
 pub mod db;
 pub mod kafka;
@@ -101,7 +102,22 @@ pub async fn spawn_mesh(db: &TestDb) -> (TestServer, Arc<Context>) {
     init_logs();
     let ctx = db.context().await;
     let query = tickermesh_query::QueryConfig::default();
-    let server = TestServer::start(tickermesh::router(ctx.clone(), &query).await).await;
+    let codes = access::issuer(Arc::new(access::Discard));
+    let app = tickermesh::router(ctx.clone(), &query, codes, access::test_key()).await;
+    let server = TestServer::start(app).await;
+    (server, ctx)
+}
+
+/// The local mesh over `db` with these query settings and this code issuer.
+pub async fn spawn_mesh_with(
+    db: &TestDb,
+    query: &tickermesh_query::QueryConfig,
+    codes: Arc<tickermesh_core::access::CodeIssuer>,
+) -> (TestServer, Arc<Context>) {
+    init_logs();
+    let ctx = db.context().await;
+    let app = tickermesh::router(ctx.clone(), query, codes, access::test_key()).await;
+    let server = TestServer::start(app).await;
     (server, ctx)
 }
 

@@ -75,13 +75,51 @@ impl Drop for Proc {
     }
 }
 
-/// Runs the `tickerctl` binary against `endpoint`.
+/// Runs the `tickerctl` binary against `endpoint`, with a config folder of its own (so no
+/// token is read from or written to the user's): nothing is kept between two calls.
 pub async fn tickerctl(endpoint: &str, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(workspace_bin("tickerctl"));
-    cmd.arg("--endpoint").arg(endpoint).args(args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("run tickerctl"))
-        .await
-        .expect("join")
+    Tickerctl::new(endpoint).run(args).await
+}
+
+/// `tickerctl` as one user at one endpoint: its config folder (where `confirm` keeps tokens)
+/// is a temporary folder that lives as long as this.
+pub struct Tickerctl {
+    pub endpoint: String,
+    pub config: tempfile::TempDir,
+}
+
+impl Tickerctl {
+    pub fn new(endpoint: &str) -> Self {
+        Self {
+            endpoint: endpoint.to_owned(),
+            config: tempfile::tempdir().expect("temp config dir"),
+        }
+    }
+
+    /// The token file `tickerctl confirm` writes.
+    pub fn token_file(&self) -> PathBuf {
+        self.config.path().join("tickermesh").join("tokens.json")
+    }
+
+    pub async fn run(&self, args: &[&str]) -> std::process::Output {
+        self.run_with(args, &[]).await
+    }
+
+    /// With extra environment variables (e.g. `TICKERMESH_TOKEN`).
+    pub async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = Command::new(workspace_bin("tickerctl"));
+        cmd.env_remove("TICKERMESH_TOKEN")
+            .env_remove("TICKERMESH_ENDPOINT")
+            .env("XDG_CONFIG_HOME", self.config.path())
+            .env("HOME", self.config.path())
+            .envs(env.iter().copied())
+            .arg("--endpoint")
+            .arg(&self.endpoint)
+            .args(args);
+        tokio::task::spawn_blocking(move || cmd.output().expect("run tickerctl"))
+            .await
+            .expect("join")
+    }
 }
 
 /// The standard output of a command that must have succeeded.

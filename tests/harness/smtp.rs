@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::{IpAddr, TcpListener};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use mailin_embedded::{response, Handler, Response, Server, SslConfig};
 
@@ -21,6 +21,27 @@ struct Collector {
     inbox: Arc<Mutex<Vec<Mail>>>,
     /// Recipients answered `451` (try again later), as a greylisting server does.
     deferred: Arc<Vec<String>>,
+    gate: Arc<Gate>,
+}
+
+/// Holds messages at their DATA command while closed: nothing held is accepted yet, so a
+/// client killed meanwhile has delivered none of them.
+#[derive(Default)]
+struct Gate {
+    /// (closed, sessions waiting at DATA)
+    state: Mutex<(bool, usize)>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn pass(&self) {
+        let mut state = self.state.lock().unwrap();
+        if state.0 {
+            state.1 += 1;
+            state = self.opened.wait_while(state, |s| s.0).unwrap();
+            state.1 -= 1;
+        }
+    }
 }
 
 impl Handler for Collector {
@@ -36,6 +57,7 @@ impl Handler for Collector {
     }
 
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.gate.pass();
         self.current = Mail {
             from: from.to_owned(),
             to: to.to_vec(),
@@ -58,9 +80,13 @@ impl Handler for Collector {
     }
 }
 
+/// Sessions served at once.
+pub const SESSIONS: u32 = 100;
+
 pub struct SmtpServer {
     pub port: u16,
     inbox: Arc<Mutex<Vec<Mail>>>,
+    gate: Arc<Gate>,
 }
 
 impl SmtpServer {
@@ -87,18 +113,39 @@ impl SmtpServer {
             ..Collector::default()
         };
         let inbox = handler.inbox.clone();
+        let gate = handler.gate.clone();
         let mut server = Server::new(handler);
         server
             .with_name("localhost")
             .with_ssl(SslConfig::None)
             .expect("no TLS")
+            // A session per thread for as long as the client keeps its connection: as many as
+            // a real server takes at once (Postfix: 100), not mailin's default of 4, so that
+            // a client's pool of connections is served.
+            .with_num_threads(SESSIONS)
             .with_tcp_listener(listener);
         std::thread::spawn(move || {
             if let Err(e) = server.serve() {
                 eprintln!("test SMTP server stopped: {e}");
             }
         });
-        Self { port, inbox }
+        Self { port, inbox, gate }
+    }
+
+    /// From now on, every message waits at its DATA command, not yet accepted.
+    pub fn hold(&self) {
+        self.gate.state.lock().unwrap().0 = true;
+    }
+
+    /// Lets the held messages (and all later ones) through.
+    pub fn release(&self) {
+        self.gate.state.lock().unwrap().0 = false;
+        self.gate.opened.notify_all();
+    }
+
+    /// How many messages wait at their DATA command.
+    pub fn held(&self) -> usize {
+        self.gate.state.lock().unwrap().1
     }
 
     /// `smtp://127.0.0.1:<port>`: plain SMTP, as lettre's `TICKERMESH_SMTP_URL` takes it.
@@ -108,5 +155,10 @@ impl SmtpServer {
 
     pub fn mails(&self) -> Vec<Mail> {
         self.inbox.lock().unwrap().clone()
+    }
+
+    /// How many messages were accepted (without copying them).
+    pub fn count(&self) -> usize {
+        self.inbox.lock().unwrap().len()
     }
 }

@@ -10,7 +10,7 @@ use tickermesh_tests::manifests::{
     admitted, all, is_ingress, pod_labels, selector_matches, validate, Doc, Peer,
 };
 
-use super::{containers, envoy_routes, services, up_sh, up_var, FUNCTIONS};
+use super::{containers, envoy_routes, services, up_sh, up_var, FUNCTIONS, GRPC_FUNCTIONS};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Exposure {
@@ -23,7 +23,7 @@ use Exposure::{Internal, Public};
 
 /// Every Service and Knative Service of the manifests, by apiVersion and name. A Service missing
 /// here fails `every_service_is_classified_and_only_public_ones_are_reachable`: classify it
-/// before it ships. The unsubscribe endpoint goes here as Public when it lands.
+/// before it ships.
 const EXPOSURE: &[(&str, &str, Exposure)] = &[
     ("v1", "tickermesh-grpc", Public),
     ("v1", "tickermesh-mysql", Internal),
@@ -33,12 +33,17 @@ const EXPOSURE: &[(&str, &str, Exposure)] = &[
     ("v1", "tickermesh-grafana", Internal),
     ("v1", "tickermesh-dead-letters", Internal),
     ("serving.knative.dev/v1", "tickermesh-register", Internal),
+    ("serving.knative.dev/v1", "tickermesh-access", Internal),
     ("serving.knative.dev/v1", "tickermesh-update", Internal),
     ("serving.knative.dev/v1", "tickermesh-delete", Internal),
+    ("serving.knative.dev/v1", "tickermesh-watch", Internal),
     ("serving.knative.dev/v1", "tickermesh-query", Internal),
     ("serving.knative.dev/v1", "tickermesh-collect", Internal),
     ("serving.knative.dev/v1", "tickermesh-evaluate", Internal),
     ("serving.knative.dev/v1", "tickermesh-notify", Internal),
+    // The one-click unsubscribe link of every alert e-mail: mail clients POST to it from
+    // anywhere (RFC 8058). Its pods, like every function's, take requests only from Kourier.
+    ("serving.knative.dev/v1", "tickermesh-unsubscribe", Public),
 ];
 
 /// The label Knative 1.23 reads for a cluster-local route (knative.dev/networking
@@ -263,7 +268,12 @@ fn every_service_is_classified_and_only_public_ones_are_reachable() {
             public.push(svc.name().to_owned());
         }
     }
-    assert_eq!(public, ["tickermesh-grpc"], "the router is the one way in");
+    public.sort();
+    assert_eq!(
+        public,
+        ["tickermesh-grpc", "tickermesh-unsubscribe"],
+        "the router and the unsubscribe link are the only ways in"
+    );
     // Knative 1.23 honours only the networking.knative.dev key (the older serving.knative.dev one
     // appears nowhere in its source): a manifest with the old key would stay public.
     for doc in &docs {
@@ -399,18 +409,26 @@ fn mysql_and_kafka_admit_exactly_the_pods_that_use_them() {
             .collect::<BTreeSet<_>>()
     };
 
-    // MySQL: every workload with the database URL, which is all seven functions.
+    // MySQL: every workload with the database URL, which is all ten functions.
     let db = components_using(&docs, "TICKERMESH_DATABASE_URL", "mysql");
     assert_eq!(db, FUNCTIONS.iter().map(|f| (*f).to_owned()).collect());
     admits_exactly(&docs, "mysql", 3306, &tickermesh_peers(&docs, &db));
 
-    // Kafka: every workload that names the broker (the event functions, the topic Job), KEDA's
+    // Kafka: every workload that names the broker (the event functions, register and access,
+    // which publish the confirmation-code events, the topic Job), KEDA's
     // operator (the lag that wakes evaluate and notify), and Knative's KafkaSource dispatcher
     // and controller for the KafkaSource variant.
     let kafka = components_using(&docs, "tickermesh-kafka", "kafka");
     assert_eq!(
         kafka,
-        set(&["collect", "evaluate", "kafka-topics", "notify"])
+        set(&[
+            "access",
+            "collect",
+            "evaluate",
+            "kafka-topics",
+            "notify",
+            "register"
+        ])
     );
     let mut clients = tickermesh_peers(&docs, &kafka);
     clients.extend([
@@ -466,8 +484,8 @@ fn function_pods_admit_only_knatives_data_path_and_prometheus() {
         checked += 1;
     }
     assert_eq!(
-        checked, 9,
-        "5 Knative Services, 2 KafkaSource Services, 2 KEDA Deployments"
+        checked, 12,
+        "8 Knative Services, 2 KafkaSource Services, 2 KEDA Deployments"
     );
 }
 
@@ -583,10 +601,10 @@ fn router_upstreams_are_cluster_local_grpc_functions() {
             "{host}"
         );
         // Only the gRPC functions are behind the router; the event functions take their events
-        // from their sources only.
+        // from their sources only, and the unsubscribe link is reached from outside directly.
         let function = name.strip_prefix("tickermesh-").unwrap();
         assert!(
-            ["register", "update", "delete", "query"].contains(&function),
+            GRPC_FUNCTIONS.contains(&function),
             "{host}: the router must not reach {function}"
         );
     }

@@ -15,7 +15,12 @@ pub mod paths {
     pub const REGISTER_USER: &str = "/tickermesh.v1.UserCommands/RegisterUser";
     pub const UPDATE_USER: &str = "/tickermesh.v1.UserCommands/UpdateUser";
     pub const DELETE_USER: &str = "/tickermesh.v1.UserCommands/DeleteUser";
+    pub const CONFIRM_EMAIL: &str = "/tickermesh.v1.UserCommands/ConfirmEmail";
+    pub const REQUEST_ACCESS: &str = "/tickermesh.v1.UserCommands/RequestAccess";
+    pub const ADD_WATCH: &str = "/tickermesh.v1.UserCommands/AddWatch";
+    pub const REMOVE_WATCH: &str = "/tickermesh.v1.UserCommands/RemoveWatch";
     pub const GET_LATEST_VALUE: &str = "/tickermesh.v1.TickerQueries/GetLatestValue";
     pub const GET_AVERAGE_VALUE: &str = "/tickermesh.v1.TickerQueries/GetAverageValue";
     pub const GET_HISTORY: &str = "/tickermesh.v1.TickerQueries/GetHistory";
+    pub const LIST_WATCHES: &str = "/tickermesh.v1.TickerQueries/ListWatches";
 }

@@ -115,7 +115,10 @@ impl Collector {
 
     async fn collect_once(&self) -> Result<TickReport> {
         let simulated = self.market.is_simulated();
-        let tickers = quotes::watched_tickers(self.store.pool()).await?;
+        let tickers = quotes::watched_tickers(self.store.pool(), now_unix_ms()).await?;
+        // Symbols once unknown that are asked for again: a price means they are known now.
+        let unknown: std::collections::HashSet<String> =
+            quotes::unknown_symbols(self.store.pool()).await?.into_iter().collect();
         let mut report = TickReport {
             tickers: tickers.len(),
             simulated,
@@ -139,6 +142,9 @@ impl Collector {
                     market_time_ms,
                 } => {
                     report.quotes += 1;
+                    if unknown.contains(&ticker) {
+                        quotes::forget_unknown(self.store.pool(), &ticker).await?;
+                    }
                     let quote = Quote {
                         ticker,
                         price,

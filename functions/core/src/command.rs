@@ -4,12 +4,15 @@
 //! serves it, in its own container or in the local mesh, is written here once.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tickermesh_api::v1::user_commands_server::{UserCommands, UserCommandsServer};
 use tickermesh_api::v1::{
+    AddWatchRequest, AddWatchResponse, ConfirmEmailRequest, ConfirmEmailResponse,
     DeleteUserRequest, DeleteUserResponse, RegisterUserRequest, RegisterUserResponse,
+    RemoveWatchRequest, RemoveWatchResponse, RequestAccessRequest, RequestAccessResponse,
     UpdateUserRequest, UpdateUserResponse,
 };
 use tonic::metadata::MetadataMap;
@@ -17,18 +20,81 @@ use tonic::{Request, Response, Status};
 
 use sqlx::AnyConnection;
 
+use crate::access::{bearer, TokenHash};
+use crate::domain::Email;
 use crate::idempotency::{fingerprint, Effect, IdempotencyKey};
+use crate::store::{users, Store};
 use crate::{metrics, Context, Error, Result};
 
-/// What a command runs with: the context, and this call's at-most-once record.
+/// Who makes a call: the access token it carries (hashed), its metadata and its peer address.
+pub struct Caller {
+    /// `Err` when the `authorization` value is not a bearer token; an error only for calls
+    /// that need one.
+    token: Result<Option<TokenHash>>,
+    pub metadata: MetadataMap,
+    pub peer: Option<SocketAddr>,
+}
+
+impl Caller {
+    pub fn new(metadata: MetadataMap, peer: Option<SocketAddr>) -> Self {
+        Self {
+            token: bearer(&metadata),
+            metadata,
+            peer,
+        }
+    }
+
+    fn token_bytes(&self) -> Option<&[u8]> {
+        match &self.token {
+            Ok(Some(t)) => Some(t.as_bytes()),
+            _ => None,
+        }
+    }
+
+    /// The caller's token, or UNAUTHENTICATED.
+    pub fn token(&self) -> Result<&TokenHash> {
+        match &self.token {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err(Error::Unauthenticated(
+                "this call needs `authorization: Bearer <token>`: the access token ConfirmEmail gave"
+                    .into(),
+            )),
+            Err(e) => Err(Error::Unauthenticated(e.to_string())),
+        }
+    }
+}
+
+/// Whether `token` gives access to the user with `email`: a token nobody holds →
+/// UNAUTHENTICATED, another user's → PERMISSION_DENIED. The lookup is by token, never by the
+/// e-mail, so neither answer tells whether that e-mail is registered.
+pub async fn authorize(store: &Store, token: &TokenHash, email: &Email) -> Result<()> {
+    match users::email_of_token(store.pool(), token).await? {
+        None => Err(Error::Unauthenticated(
+            "the access token is not valid (ask for a new one with RequestAccess)".into(),
+        )),
+        Some(owner) if owner == email.as_str() => Ok(()),
+        Some(_) => Err(Error::PermissionDenied(
+            "the access token does not give access to this user".into(),
+        )),
+    }
+}
+
+/// What a command runs with: the context, the caller, and this call's at-most-once record.
 pub struct Call<'a> {
     pub ctx: &'a Context,
+    pub caller: &'a Caller,
     key: Option<&'a IdempotencyKey>,
     method: &'static str,
     request_hash: String,
 }
 
 impl Call<'_> {
+    /// Fails unless the caller's token is that of the user with `email`. Checked before the
+    /// command's record is looked at, so a caller without the token never sees a response.
+    pub async fn authorize(&self, email: &Email) -> Result<()> {
+        authorize(&self.ctx.store, self.caller.token()?, email).await
+    }
+
     /// Runs `effect` at most once per idempotency key, inside the transaction that records the
     /// key and the response (see [`crate::idempotency`]).
     pub async fn once<R, F>(self, effect: F) -> Result<R>
@@ -41,6 +107,7 @@ impl Call<'_> {
             key,
             method,
             request_hash,
+            ..
         } = self;
         ctx.idempotency
             .execute(&ctx.store, key, method, request_hash, effect)
@@ -144,12 +211,15 @@ pub async fn rpc<C: Command + ?Sized>(
     answer(method, deadline, async {
         let result = match IdempotencyKey::from_metadata(request.metadata()) {
             Ok(key) => {
-                let request = request.into_inner();
+                let peer = request.remote_addr();
+                let (metadata, _, request) = request.into_parts();
+                let caller = Caller::new(metadata, peer);
                 let call = Call {
                     ctx,
                     key: key.as_ref(),
                     method,
-                    request_hash: fingerprint(method, &request),
+                    request_hash: fingerprint(method, caller.token_bytes(), &request),
+                    caller: &caller,
                 };
                 command.handle(call, request).await
             }
@@ -178,8 +248,12 @@ pub fn serves<C: Command>(command: C) -> Slot<C::Request, C::Response> {
 pub struct UserCommandsService {
     pub ctx: Arc<Context>,
     pub register: Slot<RegisterUserRequest, RegisterUserResponse>,
+    pub confirm_email: Slot<ConfirmEmailRequest, ConfirmEmailResponse>,
+    pub request_access: Slot<RequestAccessRequest, RequestAccessResponse>,
     pub update: Slot<UpdateUserRequest, UpdateUserResponse>,
     pub delete: Slot<DeleteUserRequest, DeleteUserResponse>,
+    pub add_watch: Slot<AddWatchRequest, AddWatchResponse>,
+    pub remove_watch: Slot<RemoveWatchRequest, RemoveWatchResponse>,
 }
 
 impl UserCommandsService {
@@ -188,8 +262,12 @@ impl UserCommandsService {
         Self {
             ctx,
             register: None,
+            confirm_email: None,
+            request_access: None,
             update: None,
             delete: None,
+            add_watch: None,
+            remove_watch: None,
         }
     }
 
@@ -221,6 +299,22 @@ impl UserCommands for UserCommandsService {
         self.dispatch("RegisterUser", &self.register, request).await
     }
 
+    async fn confirm_email(
+        &self,
+        request: Request<ConfirmEmailRequest>,
+    ) -> Result<Response<ConfirmEmailResponse>, Status> {
+        self.dispatch("ConfirmEmail", &self.confirm_email, request)
+            .await
+    }
+
+    async fn request_access(
+        &self,
+        request: Request<RequestAccessRequest>,
+    ) -> Result<Response<RequestAccessResponse>, Status> {
+        self.dispatch("RequestAccess", &self.request_access, request)
+            .await
+    }
+
     async fn update_user(
         &self,
         request: Request<UpdateUserRequest>,
@@ -233,6 +327,21 @@ impl UserCommands for UserCommandsService {
         request: Request<DeleteUserRequest>,
     ) -> Result<Response<DeleteUserResponse>, Status> {
         self.dispatch("DeleteUser", &self.delete, request).await
+    }
+
+    async fn add_watch(
+        &self,
+        request: Request<AddWatchRequest>,
+    ) -> Result<Response<AddWatchResponse>, Status> {
+        self.dispatch("AddWatch", &self.add_watch, request).await
+    }
+
+    async fn remove_watch(
+        &self,
+        request: Request<RemoveWatchRequest>,
+    ) -> Result<Response<RemoveWatchResponse>, Status> {
+        self.dispatch("RemoveWatch", &self.remove_watch, request)
+            .await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use tickermesh_api::v1;
 
-use crate::store::{quotes::Quote, users::User};
+use crate::store::{quotes::Quote, users::User, watches::Watch};
 
 impl From<User> for v1::User {
     fn from(u: User) -> Self {
@@ -13,6 +13,8 @@ impl From<User> for v1::User {
             max_price: u.max_price,
             created_at_unix_ms: u.created_at_ms,
             updated_at_unix_ms: u.updated_at_ms,
+            confirmed: u.confirmed_at_ms.is_some(),
+            unsubscribed: u.unsubscribed_at_ms.is_some(),
         }
     }
 }
@@ -26,6 +28,19 @@ impl From<Quote> for v1::Quote {
             market_time_unix_ms: q.market_time_ms,
             collected_at_unix_ms: q.collected_at_ms,
             simulated: q.simulated,
+        }
+    }
+}
+
+impl From<Watch> for v1::Watch {
+    fn from(w: Watch) -> Self {
+        Self {
+            ticker: w.ticker,
+            min_price: w.min_price,
+            max_price: w.max_price,
+            alert_state: w.alert_state,
+            created_at_unix_ms: w.created_at_ms,
+            updated_at_unix_ms: w.updated_at_ms,
         }
     }
 }

@@ -14,6 +14,18 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// No credentials, or ones that are not valid.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials that do not give access to what was asked.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Over a limit; the client may try again after `retry_after`.
+    #[error("{what}; retry in {} s", crate::access::retry_secs(*retry_after))]
+    ResourceExhausted {
+        what: String,
+        retry_after: std::time::Duration,
+    },
     /// A conflict the client resolves by retrying (lock contention, a concurrent request with
     /// the same idempotency key still in flight).
     #[error("{0}")]
@@ -76,6 +88,9 @@ impl Error {
             Self::NotFound(_) => Code::NotFound,
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
+            Self::ResourceExhausted { .. } => Code::ResourceExhausted,
             Self::Aborted(_) => Code::Aborted,
             Self::Unavailable { .. } | Self::Broker(_) | Self::Mail(_) | Self::TimedOut(_) => {
                 Code::Unavailable
@@ -126,6 +141,16 @@ impl From<Error> for Status {
                 tracing::error!(error = %err, "internal error");
                 Status::internal("internal error")
             }
+            Error::ResourceExhausted { retry_after, .. } => {
+                // The wait in whole seconds, also as metadata a client can read without
+                // parsing the message.
+                let mut status = Status::new(code, err.to_string());
+                let secs = crate::access::retry_secs(*retry_after).to_string();
+                if let Ok(value) = secs.parse() {
+                    status.metadata_mut().insert("retry-after", value);
+                }
+                status
+            }
             _ => Status::new(code, err.to_string()),
         }
     }
@@ -141,6 +166,9 @@ impl axum::response::IntoResponse for Error {
             Code::NotFound => S::NOT_FOUND,
             Code::AlreadyExists | Code::Aborted => S::CONFLICT,
             Code::FailedPrecondition => S::PRECONDITION_FAILED,
+            Code::Unauthenticated => S::UNAUTHORIZED,
+            Code::PermissionDenied => S::FORBIDDEN,
+            Code::ResourceExhausted => S::TOO_MANY_REQUESTS,
             Code::Unavailable => S::SERVICE_UNAVAILABLE,
             _ => S::INTERNAL_SERVER_ERROR,
         };
@@ -169,6 +197,20 @@ mod tests {
         let status = Status::from(err);
         assert_eq!(status.code(), Code::Unavailable);
         assert!(!status.message().contains("smtp.internal"));
+    }
+
+    #[test]
+    fn a_limit_says_how_long_to_wait() {
+        let status = Status::from(Error::ResourceExhausted {
+            what: "too many registrations from this client".into(),
+            retry_after: std::time::Duration::from_millis(1500),
+        });
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            status.message(),
+            "too many registrations from this client; retry in 2 s"
+        );
+        assert_eq!(status.metadata().get("retry-after").unwrap(), "2");
     }
 
     #[test]

@@ -6,18 +6,23 @@
 
 mod bus;
 pub mod checks;
+pub mod commits;
 pub(crate) mod handler;
+pub mod keyed;
 
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub use bus::{ChannelBus, PublishError, Publisher};
 pub use handler::{
-    consume_channel, event_router, handle_counted, redelivery_delays, EventHandler, HandleError,
+    consume_channel, event_router, handle_counted, handle_until_done, redelivery_delays, Done,
+    EventHandler, HandleError,
 };
 
 pub const QUOTE_COLLECTED: &str = "tickermesh.quote.collected";
 pub const THRESHOLD_CROSSED: &str = "tickermesh.threshold.crossed";
+/// An access code to e-mail; travels on the alerts topic, to notify.
+pub const ACCESS_CODE: &str = "tickermesh.access.code";
 /// The type Knative's PingSource gives its ticks.
 pub const PING: &str = "dev.knative.sources.ping";
 
@@ -67,6 +72,15 @@ pub struct ThresholdCrossed {
     pub market_time_ms: i64,
     #[serde(default)]
     pub simulated: bool,
+}
+
+/// An access code's e-mail is due. It names the code only: notify reads the address from the
+/// database and derives the code with the signing key, so neither the address nor the code is
+/// kept in the broker's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessCodeRequested {
+    pub user_id: i64,
+    pub nonce: String,
 }
 
 /// Empties an outbox: `load` returns a batch of unpublished records (empty when done), and
@@ -167,6 +181,22 @@ impl ThresholdCrossed {
 
     pub fn from_event(event: &Event) -> Result<Self, EventError> {
         data_of(event, THRESHOLD_CROSSED)
+    }
+}
+
+impl AccessCodeRequested {
+    pub fn to_event(&self) -> Result<Event, EventError> {
+        build(
+            format!("code-{}-{}", self.user_id, self.nonce),
+            ACCESS_CODE,
+            "/tickermesh/access",
+            &self.user_id.to_string(),
+            serde_json::to_value(self)?,
+        )
+    }
+
+    pub fn from_event(event: &Event) -> Result<Self, EventError> {
+        data_of(event, ACCESS_CODE)
     }
 }
 

@@ -1,12 +1,14 @@
 //! At-most-once commands.
 //!
-//! A command with an `idempotency-key` claims the key in the same transaction as its effect and
-//! stores its response there, so the database row is the truth: the guarantee holds across
-//! replicas and restarts. A moka cache answers hot repeats without a database round trip.
+//! A command with an `idempotency-key` records the key with its response in the same
+//! transaction as its effect, after the effect (one statement: no separate claim, no read), so
+//! the database row is the truth: the guarantee holds across replicas and restarts. A moka
+//! cache answers hot repeats without a database round trip.
 //!
-//! Concurrent calls with one key: the first claim wins; the others block on the key's row until
-//! the winner commits, then find its response and return it (or `ABORTED` when the winner is
-//! still running, so the client retries and gets the stored response).
+//! Concurrent calls with one key: each runs its effect in its own transaction; the first to
+//! record the key commits, the others' record waits on its row until that commit, fails, and
+//! their effect is rolled back: they return the recorded response. An effect that fails (the
+//! user the first call registered now exists) looks for that response too.
 
 mod key;
 
@@ -31,6 +33,13 @@ pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// The effect of a command, run inside the transaction that records its key.
 pub type Effect<'c, R> = Pin<Box<dyn Future<Output = Result<R>> + Send + 'c>>;
 
+/// A key's row as stored.
+struct Taken {
+    request_hash: String,
+    response: Option<Vec<u8>>,
+    expires_at_ms: i64,
+}
+
 #[derive(Debug)]
 struct Recorded {
     request_hash: String,
@@ -53,11 +62,20 @@ pub struct Idempotency {
     ttl: Duration,
 }
 
-/// A stable fingerprint of a request: the method and the request's protobuf encoding.
-pub fn fingerprint(method: &str, request: &impl prost::Message) -> String {
+/// A stable fingerprint of a request: the method, the caller's access token (hashed) and the
+/// request's protobuf encoding. With the token in it, a key replayed by another caller is "used
+/// for a different request": no response of one user is ever shown to another.
+pub fn fingerprint(method: &str, caller: Option<&[u8]>, request: &impl prost::Message) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
     hasher.update([0]);
+    match caller {
+        Some(token) => {
+            hasher.update([1]);
+            hasher.update(token);
+        }
+        None => hasher.update([0]),
+    }
     hasher.update(request.encode_to_vec());
     hasher
         .finalize()
@@ -107,76 +125,113 @@ impl Idempotency {
         if let Some(recorded) = self.cache.get(key.as_str()).await {
             return replay(method, &recorded, &request_hash);
         }
+        // The effect first, then the key with its response in one statement, then the commit:
+        // a fresh key (the usual case) costs one write of its own and no read. A key taken
+        // meanwhile fails that insert (InnoDB makes it wait for the holder's commit); the effect
+        // is then rolled back with the transaction and the recorded response replayed. Either
+        // way the effect and its record commit together, or neither does.
+        let mut tx = store.begin().await?;
+        let response = match effect(&mut tx).await {
+            Ok(response) => response,
+            Err(e) => {
+                drop(tx);
+                // The effect may have failed because a first call with this key did it (a
+                // user it registered already exists): that call's response is the answer.
+                let now = crate::now_unix_ms();
+                return match self.lookup(store, key, now).await? {
+                    Found::Recorded(recorded) => replay(method, &recorded, &request_hash),
+                    Found::InProgress | Found::Expired => Err(e),
+                };
+            }
+        };
+        let encoded = response.encode_to_vec();
         let now = crate::now_unix_ms();
-        // Claim first, look up only when the key is taken: a fresh key (the usual case) costs
-        // no read before its transaction. Twice at most: an expired record found in the way
-        // is removed, and the key claimed again.
-        let mut tx = None;
+        // Twice at most: an expired record in the way is removed in this transaction and the
+        // key recorded again.
         for _ in 0..2 {
-            let mut claiming = store.begin().await?;
-            let claimed = sqlx::query(
+            let recorded = sqlx::query(
                 "INSERT INTO idempotency_keys (idem_key, method, request_hash, response, created_at_ms, expires_at_ms) \
-                 VALUES (?, ?, ?, NULL, ?, ?)",
+                 VALUES (?, ?, ?, ?, ?, ?)",
             )
             .bind(key.as_str())
             .bind(method)
             .bind(&request_hash)
+            .bind(encoded.clone())
             .bind(now)
             .bind(now.saturating_add(ttl_ms(self.ttl)))
-            .execute(&mut *claiming)
+            .execute(&mut *tx)
             .await;
-            match claimed {
+            match recorded {
                 Ok(_) => {
-                    tx = Some(claiming);
-                    break;
+                    tx.commit()
+                        .await
+                        .map_err(|e| Error::db("commit a command", e))?;
+                    let recorded = Arc::new(Recorded {
+                        request_hash,
+                        response: encoded,
+                    });
+                    self.cache.insert(key.as_str().to_owned(), recorded).await;
+                    return Ok(response);
                 }
                 Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                    drop(claiming);
-                    match self.lookup(store, key, now).await? {
-                        Found::Recorded(recorded) => {
-                            return replay(method, &recorded, &request_hash)
+                    match Self::read(&mut tx, key).await? {
+                        Some(taken) if taken.expires_at_ms <= now => {
+                            sqlx::query(
+                                "DELETE FROM idempotency_keys WHERE idem_key = ? AND expires_at_ms <= ?",
+                            )
+                            .bind(key.as_str())
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| Error::db("remove an expired idempotency key", e))?;
+                            continue;
                         }
-                        Found::InProgress => {
-                            return Err(Error::Aborted(
-                                "a request with this idempotency-key is still in progress; retry"
-                                    .into(),
-                            ))
+                        Some(Taken {
+                            request_hash: hash,
+                            response: Some(response),
+                            ..
+                        }) => {
+                            drop(tx);
+                            let recorded = Arc::new(Recorded {
+                                request_hash: hash,
+                                response,
+                            });
+                            self.cache
+                                .insert(key.as_str().to_owned(), recorded.clone())
+                                .await;
+                            return replay(method, &recorded, &request_hash);
                         }
-                        Found::Expired => continue,
+                        // A record without a response (written by an earlier version while
+                        // its command ran), or gone again: the client retries.
+                        _ => break,
                     }
                 }
-                Err(e) => return Err(Error::db("claim an idempotency key", e)),
+                Err(e) => return Err(Error::db("record an idempotency key", e)),
             }
         }
-        let Some(mut tx) = tx else {
-            return Err(Error::Aborted(
-                "the idempotency-key was claimed concurrently; retry".into(),
-            ));
-        };
+        Err(Error::Aborted(
+            "a request with this idempotency-key is still in progress; retry".into(),
+        ))
+    }
 
-        // An error rolls the claim back with the effect (the transaction drops): the command
-        // did nothing, so a retry may run it.
-        let response = effect(&mut tx).await?;
-        let encoded = response.encode_to_vec();
-        sqlx::query("UPDATE idempotency_keys SET response = ? WHERE idem_key = ?")
-            .bind(encoded.clone())
-            .bind(key.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| Error::db("record a command response", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| Error::db("commit a command", e))?;
-        self.cache
-            .insert(
-                key.as_str().to_owned(),
-                Arc::new(Recorded {
-                    request_hash,
-                    response: encoded,
-                }),
-            )
-            .await;
-        Ok(response)
+    /// The record of `key` as this transaction sees it.
+    async fn read(tx: &mut AnyConnection, key: &IdempotencyKey) -> Result<Option<Taken>> {
+        let row = sqlx::query(
+            "SELECT request_hash, response, expires_at_ms FROM idempotency_keys WHERE idem_key = ?",
+        )
+        .bind(key.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| Error::db("look up an idempotency key", e))?;
+        row.map(|row| -> std::result::Result<_, sqlx::Error> {
+            Ok(Taken {
+                request_hash: row.try_get(0)?,
+                response: row.try_get(1)?,
+                expires_at_ms: row.try_get(2)?,
+            })
+        })
+        .transpose()
+        .map_err(|e| Error::db("read an idempotency key", e))
     }
 
     /// The recorded response of a finished command with this key. An expired record is removed

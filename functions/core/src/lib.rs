@@ -5,6 +5,7 @@
 //! configuration, Prometheus metrics and the server scaffolding (health, reflection, `/metrics`,
 //! graceful shutdown).
 
+pub mod access;
 pub mod command;
 pub mod config;
 pub mod context;
@@ -17,6 +18,7 @@ pub mod idempotency;
 pub mod kafka;
 pub mod metrics;
 pub mod server;
+pub mod signing;
 pub mod store;
 pub mod telemetry;
 

@@ -22,7 +22,9 @@ use tokio::task::JoinSet;
 use crate::config::{ConfigError, HttpLimits, ServiceConfig};
 
 pub use axum::Router;
-pub use grpc::{run_command_function, run_grpc_function, GrpcApp};
+pub use grpc::{
+    run_command_function, run_grpc_function, run_grpc_function_with, GrpcApp, GrpcFunction,
+};
 pub use tasks::{serve_with_tasks, Tasks};
 
 /// Resolves on Ctrl-C or SIGTERM.

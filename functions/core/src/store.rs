@@ -2,10 +2,13 @@
 //! chosen by URL. Both dialects accept the same `?` placeholders, so each query is written once;
 //! the few statements that differ ask [`Backend`].
 
+pub mod access;
 pub mod alerts;
 pub mod evaluation;
 pub mod quotes;
+pub mod unsubscribe;
 pub mod users;
+pub mod watches;
 
 use std::time::Duration;
 

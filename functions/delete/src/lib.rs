@@ -1,4 +1,5 @@
-//! The delete function: `UserCommands/DeleteUser`. Removes the user and what it watches.
+//! The delete function: `UserCommands/DeleteUser`. Removes the user and what it watches; its
+//! access token stops working with it.
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ impl Command for Delete {
 
     async fn handle(&self, call: Call<'_>, request: Self::Request) -> Result<Self::Response> {
         let email = Email::parse("email", &request.email)?;
+        call.authorize(&email).await?;
         call.once(move |conn| {
             Box::pin(async move {
                 users::delete(conn, &email).await?;

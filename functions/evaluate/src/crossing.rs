@@ -4,6 +4,12 @@
 //! price moves to a side it was not on: inside → above, inside → below, above ↔ below. While
 //! the price stays outside nothing fires; coming back inside re-arms. A changed threshold
 //! resets the state to armed, so a new threshold that the price already breaches fires once.
+//!
+//! These rules are the specification; the database applies them to sets of subscriptions
+//! (`tickermesh_core::store::evaluation`), and `tests/evaluation.rs` checks that the two agree.
+//! What makes that cheap: the state after a quote is always where its price stands
+//! ([`decide`] returns `now` as the next state), so a subscription evaluated at the ticker's
+//! last price needs no state of its own.
 
 use tickermesh_core::events::Direction;
 
@@ -89,6 +95,15 @@ mod tests {
         ];
         for (state, now, next, alert) in cases {
             assert_eq!(decide(state, now), (next, alert), "{state:?} -> {now:?}");
+        }
+    }
+
+    #[test]
+    fn the_next_state_is_where_the_price_stands() {
+        for state in [Armed, Above, Below] {
+            for now in [Armed, Above, Below] {
+                assert_eq!(decide(state, now).0, now);
+            }
         }
     }
 

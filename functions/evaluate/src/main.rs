@@ -9,7 +9,7 @@ use tickermesh_core::events::{DEFAULT_ALERTS_TOPIC, DEFAULT_QUOTES_TOPIC};
 use tickermesh_core::server::event::{
     kafka_publisher, required_kafka, run_event_function, Consume, EventFunction,
 };
-use tickermesh_evaluate::Evaluator;
+use tickermesh_evaluate::{Evaluator, QuoteGuard};
 
 const NAME: &str = "tickermesh-evaluate";
 
@@ -19,6 +19,8 @@ struct Config {
     consume: Option<Consume>,
     /// `TICKERMESH_ALERTS_TOPIC`.
     alerts_topic: String,
+    /// `TICKERMESH_QUOTE_SOURCES`, `TICKERMESH_QUOTE_MAX_JUMP`: what quote events are taken.
+    guard: QuoteGuard,
 }
 
 fn config() -> Result<Config, ConfigError> {
@@ -30,6 +32,7 @@ fn config() -> Result<Config, ConfigError> {
             DEFAULT_QUOTES_TOPIC,
         )?,
         alerts_topic: var("TICKERMESH_ALERTS_TOPIC", DEFAULT_ALERTS_TOPIC.to_owned())?,
+        guard: QuoteGuard::from_env()?,
         kafka,
     })
 }
@@ -38,7 +41,9 @@ fn config() -> Result<Config, ConfigError> {
 async fn main() -> ExitCode {
     run_event_function(NAME, config, |store, config| async move {
         let publisher = kafka_publisher(NAME, &config.kafka)?;
-        let evaluator = Arc::new(Evaluator::new(store, publisher, &config.alerts_topic));
+        let evaluator =
+            Evaluator::new(store, publisher, &config.alerts_topic).with_guard(config.guard);
+        let evaluator = Arc::new(evaluator);
         Ok(EventFunction {
             app: tickermesh_evaluate::router(evaluator.clone()),
             consume: config.consume.map(|c| (c, evaluator as _)),

@@ -15,7 +15,19 @@ pub struct MailSettings {
     /// `TICKERMESH_MAIL_FROM`.
     pub from: Mailbox,
     pub retry: MailRetry,
+    /// `TICKERMESH_MAIL_CONCURRENCY` (default [`DEFAULT_MAIL_CONCURRENCY`]): alerts handled at
+    /// once by a consumer (Kafka or the in-process bus), each on its own SMTP connection.
+    pub concurrency: usize,
 }
+
+/// Alerts in flight at once per notify consumer. Measured against the test suite's SMTP
+/// server (`cargo bench --bench pipeline -- emails-broker`, BENCHMARKS.md): one at a time is
+/// bound by the database round trips of each alert; 32 keeps the SMTP server and the
+/// database busy without a connection storm toward a real mail server.
+pub const DEFAULT_MAIL_CONCURRENCY: usize = 32;
+
+/// More connections than this to one mail server looks like an attack to it.
+const MAX_MAIL_CONCURRENCY: usize = 256;
 
 /// How a message the server defers (4xx) is tried again before it is dead-lettered.
 #[derive(Debug, Clone, Copy)]
@@ -82,8 +94,16 @@ impl MailSettings {
                 })
             }
         };
+        let concurrency = positive_var("TICKERMESH_MAIL_CONCURRENCY", DEFAULT_MAIL_CONCURRENCY)?;
+        if concurrency > MAX_MAIL_CONCURRENCY {
+            return Err(ConfigError {
+                var: "TICKERMESH_MAIL_CONCURRENCY".into(),
+                reason: format!("at most {MAX_MAIL_CONCURRENCY} (got {concurrency})"),
+            });
+        }
         Ok(Self {
             retry: MailRetry::from_env()?,
+            concurrency,
             transport,
             from: var("TICKERMESH_MAIL_FROM", DEFAULT_FROM.to_owned())?
                 .parse()

@@ -87,6 +87,14 @@ impl Mailer {
         }
     }
 
+    /// Keeps up to `connections` idle SMTP connections (`smtp://` only): as many as alerts
+    /// are sent at once, so that none is opened per message.
+    pub fn keep_idle(&mut self, connections: usize) {
+        if let Self::Pooled(pool) = self {
+            pool.keep_idle(connections);
+        }
+    }
+
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
             Self::Pooled(pool) => pool.send(&message).await,

@@ -1,11 +1,30 @@
-//! The alert e-mail: To the user, Subject the ticker, a plain-text body.
+//! The e-mails notify sends. An alert: To the user, Subject the ticker, a plain-text body, and
+//! where the deployment has a public URL the one-click unsubscribe link in the body and in the
+//! `List-Unsubscribe`/`List-Unsubscribe-Post` headers ([`links`]). A confirmation code
+//! ([`confirmation`]).
+
+mod confirmation;
+mod links;
 
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::Message;
 use tickermesh_core::events::{humantime_rfc3339, Direction, ThresholdCrossed};
 
-/// The e-mail for an alert: To the user, Subject the ticker.
+pub use confirmation::{confirmation_message, Confirmation, ConfirmationPurpose};
+pub use links::{LinkSettings, PublicUrl, Unsubscribe};
+
+/// The e-mail for an alert, without an unsubscribe link: [`alert_message`] with `None`.
 pub fn message(from: &Mailbox, alert: &ThresholdCrossed) -> std::result::Result<Message, String> {
+    alert_message(from, alert, None)
+}
+
+/// The e-mail for an alert: To the user, Subject the ticker; with `unsubscribe`, its link at the
+/// end of the body and the headers that let a mail client unsubscribe in one click.
+pub fn alert_message(
+    from: &Mailbox,
+    alert: &ThresholdCrossed,
+    unsubscribe: Option<&Unsubscribe>,
+) -> std::result::Result<Message, String> {
     let to: Mailbox = alert
         .email
         .parse()
@@ -31,13 +50,21 @@ pub fn message(from: &Mailbox, alert: &ThresholdCrossed) -> std::result::Result<
         "\nYou get one e-mail per crossing; the next one comes\n\
          after the price has been back inside your range.\n",
     );
-    Message::builder()
+    let mut builder = Message::builder()
         .from(from.clone())
         .to(to)
         .subject(alert.ticker.clone())
-        .header(ContentType::TEXT_PLAIN)
-        .body(body)
-        .map_err(|e| e.to_string())
+        .header(ContentType::TEXT_PLAIN);
+    if let Some(unsubscribe) = unsubscribe {
+        // The URL may pass 76 characters: the body is then quoted-printable, which every mail
+        // client decodes.
+        body.push_str(&format!(
+            "\nTo stop these e-mails, open this link:\n{}\n",
+            unsubscribe.url()
+        ));
+        builder = unsubscribe.headers(builder);
+    }
+    builder.body(body).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -87,5 +114,86 @@ mod tests {
         let mut a = alert(Direction::Above, false);
         a.email = "not an address".into();
         assert!(message(&from, &a).is_err());
+    }
+
+    /// The message as a mail client reads it: header lines unfolded, the body decoded from
+    /// quoted-printable (soft breaks and `=XX` escapes).
+    fn read(m: &Message) -> (String, String) {
+        let text = String::from_utf8(m.formatted()).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let head = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+        let mut decoded = Vec::new();
+        let raw = body.replace("=\r\n", "");
+        let mut bytes = raw.bytes();
+        while let Some(b) = bytes.next() {
+            if b == b'=' {
+                let hex: String = [bytes.next().unwrap(), bytes.next().unwrap()]
+                    .iter()
+                    .map(|b| *b as char)
+                    .collect();
+                decoded.push(u8::from_str_radix(&hex, 16).unwrap());
+            } else {
+                decoded.push(b);
+            }
+        }
+        (head, String::from_utf8(decoded).unwrap())
+    }
+
+    fn header<'a>(head: &'a str, name: &str) -> Vec<&'a str> {
+        head.split("\r\n")
+            .filter_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .collect()
+    }
+
+    #[test]
+    fn the_unsubscribe_link_is_in_the_headers_and_the_body() {
+        use tickermesh_core::signing::SigningKey;
+        let from: Mailbox = "tickermesh <alerts@example.com>".parse().unwrap();
+        let key = SigningKey::new(vec![3; 32]).unwrap();
+        let base: PublicUrl = "https://tickermesh.example.com/".parse().unwrap();
+        let mailto: lettre::Address = "unsubscribe@example.com".parse().unwrap();
+        let token = key.unsubscribe_token(42, "ada@example.com");
+        let url = format!("https://tickermesh.example.com/unsubscribe?u=42&t={token}");
+
+        let with_mailto = Unsubscribe::new(&base, &key, 42, "ada@example.com", Some(&mailto));
+        let m = alert_message(&from, &alert(Direction::Above, false), Some(&with_mailto)).unwrap();
+        let (head, body) = read(&m);
+        assert_eq!(
+            header(&head, "List-Unsubscribe"),
+            [format!(
+                "<{url}>, <mailto:unsubscribe@example.com?subject=unsubscribe>"
+            )],
+            "{head}"
+        );
+        assert_eq!(
+            header(&head, "List-Unsubscribe-Post"),
+            ["List-Unsubscribe=One-Click"],
+            "{head}"
+        );
+        assert!(
+            body.contains(&format!(
+                "To stop these e-mails, open this link:\r\n{url}\r\n"
+            )),
+            "{body}"
+        );
+        assert!(body.contains("AAPL rose above your maximum"), "{body}");
+
+        let without_mailto = Unsubscribe::new(&base, &key, 42, "ada@example.com", None);
+        let m = alert_message(
+            &from,
+            &alert(Direction::Below, false),
+            Some(&without_mailto),
+        );
+        let (head, _) = read(&m.unwrap());
+        assert_eq!(
+            header(&head, "List-Unsubscribe"),
+            [format!("<{url}>")],
+            "{head}"
+        );
+
+        // Without a public URL: neither header, no link, the message as before.
+        let (head, body) = read(&message(&from, &alert(Direction::Above, false)).unwrap());
+        assert!(!head.contains("List-Unsubscribe"), "{head}");
+        assert!(!body.contains("stop these e-mails"), "{body}");
     }
 }

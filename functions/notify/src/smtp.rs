@@ -78,6 +78,11 @@ impl SmtpPool {
         }))
     }
 
+    /// At most `connections` idle connections are kept (at least one).
+    pub fn keep_idle(&mut self, connections: usize) {
+        self.max_idle = connections.max(1);
+    }
+
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         let unavailable = |e: &dyn std::fmt::Display| SendError::Unavailable(e.to_string());
         let opened = async {

@@ -1,124 +1,36 @@
 //! The query function: `TickerQueries` — the latest quote, the average of the N most recent
-//! quotes, and the history of the ticker a user watches.
+//! quotes and the history of a ticker a user watches, and the user's whole watchlist. Every
+//! call carries the user's access token (`authorization: Bearer …`).
 
 mod config;
 mod metrics;
+mod owners;
+mod reads;
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use moka::future::Cache;
 
 use tickermesh_api::v1::ticker_queries_server::{TickerQueries, TickerQueriesServer};
 use tickermesh_api::v1::{
     GetAverageValueRequest, GetAverageValueResponse, GetHistoryRequest, GetHistoryResponse,
-    GetLatestValueRequest, GetLatestValueResponse,
+    GetLatestValueRequest, GetLatestValueResponse, ListWatchesRequest, ListWatchesResponse,
 };
+use tickermesh_core::access::bearer;
 use tickermesh_core::command::{answer, Deadline};
-use tickermesh_core::domain::{Count, Email, Ticker};
 use tickermesh_core::server::{GrpcApp, Router};
-use tickermesh_core::store::{quotes, users};
-use tickermesh_core::{Context, Error, Result};
+use tickermesh_core::Context;
 use tonic::{Request, Response, Status};
 
 pub use config::QueryConfig;
+pub use reads::{average, history, latest, latest_cache, list_watches, LatestCache};
 
-/// The ticker the user watches, or NOT_FOUND for an unknown user.
-async fn watched_ticker(ctx: &Context, raw_email: &str) -> Result<Ticker> {
-    let email = Email::parse("email", raw_email)?;
-    let user = users::find(ctx.store.pool(), &email)
-        .await?
-        .ok_or_else(|| users::not_found(&email))?;
-    Ticker::parse("ticker", &user.ticker)
-        .map_err(|e| Error::Internal(format!("stored ticker is invalid: {e}")))
-}
-
-fn no_quotes(ticker: &str) -> Error {
-    Error::NotFound(format!("no quotes collected for {ticker} yet"))
-}
-
-/// The latest quote of the user's ticker. Answers come from `cache` when it holds one for the
-/// user; only found quotes are cached, so a first quote shows up at once.
-pub async fn latest(
-    ctx: &Context,
-    cache: Option<&LatestCache>,
-    request: GetLatestValueRequest,
-) -> Result<GetLatestValueResponse> {
-    let email = Email::parse("email", &request.email)?;
-    let cached = match cache {
-        Some(cache) => cache.get(email.as_str()).await,
-        None => None,
-    };
-    if let Some(quote) = cached {
-        return Ok(GetLatestValueResponse {
-            quote: Some(quote.as_ref().clone().into()),
-        });
-    }
-    let (ticker, quote) = quotes::latest_for_user(ctx.store.pool(), &email)
-        .await?
-        .ok_or_else(|| users::not_found(&email))?;
-    let quote = quote.ok_or_else(|| no_quotes(&ticker))?;
-    if let Some(cache) = cache {
-        cache
-            .insert(email.as_str().to_owned(), Arc::new(quote.clone()))
-            .await;
-    }
-    Ok(GetLatestValueResponse {
-        quote: Some(quote.into()),
-    })
-}
-
-/// Latest quote by user e-mail. Its short TTL bounds how stale an answer can be: quotes
-/// arrive once per collector tick (a minute), and a changed ticker shows within the TTL.
-pub type LatestCache = Cache<String, Arc<quotes::Quote>>;
-
-/// `None` (no caching) for a zero TTL.
-pub fn latest_cache(ttl: Duration) -> Option<LatestCache> {
-    (!ttl.is_zero()).then(|| {
-        Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(ttl)
-            .build()
-    })
-}
-
-pub async fn average(
-    ctx: &Context,
-    request: GetAverageValueRequest,
-) -> Result<GetAverageValueResponse> {
-    let n = Count::parse("count", request.count)?;
-    let ticker = watched_ticker(ctx, &request.email).await?;
-    let avg = quotes::average(ctx.store.pool(), &ticker, n)
-        .await?
-        .ok_or_else(|| no_quotes(ticker.as_str()))?;
-    Ok(GetAverageValueResponse {
-        ticker: ticker.as_str().to_owned(),
-        average: avg.average,
-        currency: avg.currency,
-        count_requested: n.get(),
-        count_used: avg.count,
-        from_unix_ms: avg.from_ms,
-        to_unix_ms: avg.to_ms,
-    })
-}
-
-pub async fn history(ctx: &Context, request: GetHistoryRequest) -> Result<GetHistoryResponse> {
-    let limit = Count::parse("limit", request.limit)?;
-    let ticker = watched_ticker(ctx, &request.email).await?;
-    let quotes = quotes::history(ctx.store.pool(), &ticker, limit).await?;
-    if quotes.is_empty() {
-        return Err(no_quotes(ticker.as_str()));
-    }
-    Ok(GetHistoryResponse {
-        ticker: ticker.as_str().to_owned(),
-        quotes: quotes.into_iter().map(Into::into).collect(),
-    })
-}
+use owners::Owners;
+use reads::wanted;
 
 #[derive(Clone)]
 pub struct Queries {
     ctx: Arc<Context>,
     cache: Option<LatestCache>,
+    owners: Owners,
 }
 
 impl Queries {
@@ -134,8 +46,14 @@ impl TickerQueries for Queries {
         request: Request<GetLatestValueRequest>,
     ) -> Result<Response<GetLatestValueResponse>, Status> {
         let deadline = self.deadline(&request);
-        let latest = latest(&self.ctx, self.cache.as_ref(), request.into_inner());
-        answer("GetLatestValue", deadline, metrics::time_latest(latest)).await
+        let token = bearer(request.metadata());
+        let request = request.into_inner();
+        let call = async {
+            let email = self.owners.owner(&self.ctx, token, &request.email).await?;
+            let ticker = wanted(request.ticker.as_deref())?;
+            latest(&self.ctx, self.cache.as_ref(), email, ticker).await
+        };
+        answer("GetLatestValue", deadline, metrics::time_latest(call)).await
     }
 
     async fn get_average_value(
@@ -143,12 +61,14 @@ impl TickerQueries for Queries {
         request: Request<GetAverageValueRequest>,
     ) -> Result<Response<GetAverageValueResponse>, Status> {
         let deadline = self.deadline(&request);
-        answer(
-            "GetAverageValue",
-            deadline,
-            average(&self.ctx, request.into_inner()),
-        )
-        .await
+        let token = bearer(request.metadata());
+        let request = request.into_inner();
+        let call = async {
+            let email = self.owners.owner(&self.ctx, token, &request.email).await?;
+            let ticker = wanted(request.ticker.as_deref())?;
+            average(&self.ctx, email, ticker, request.count).await
+        };
+        answer("GetAverageValue", deadline, call).await
     }
 
     async fn get_history(
@@ -156,19 +76,38 @@ impl TickerQueries for Queries {
         request: Request<GetHistoryRequest>,
     ) -> Result<Response<GetHistoryResponse>, Status> {
         let deadline = self.deadline(&request);
-        answer(
-            "GetHistory",
-            deadline,
-            history(&self.ctx, request.into_inner()),
-        )
-        .await
+        let token = bearer(request.metadata());
+        let request = request.into_inner();
+        let call = async {
+            let email = self.owners.owner(&self.ctx, token, &request.email).await?;
+            let ticker = wanted(request.ticker.as_deref())?;
+            history(&self.ctx, email, ticker, request.limit).await
+        };
+        answer("GetHistory", deadline, call).await
+    }
+
+    async fn list_watches(
+        &self,
+        request: Request<ListWatchesRequest>,
+    ) -> Result<Response<ListWatchesResponse>, Status> {
+        let deadline = self.deadline(&request);
+        let token = bearer(request.metadata());
+        let request = request.into_inner();
+        let call = async {
+            let email = self.owners.owner(&self.ctx, token, &request.email).await?;
+            list_watches(&self.ctx, email).await
+        };
+        answer("ListWatches", deadline, call).await
     }
 }
 
 pub fn service(ctx: Arc<Context>, config: &QueryConfig) -> TickerQueriesServer<Queries> {
     metrics::init();
-    let cache = latest_cache(config.cache_ttl);
-    TickerQueriesServer::new(Queries { ctx, cache })
+    TickerQueriesServer::new(Queries {
+        ctx,
+        cache: latest_cache(config.cache_ttl),
+        owners: Owners::new(config.cache_ttl),
+    })
 }
 
 pub async fn router(ctx: Arc<Context>, config: QueryConfig) -> Router {

@@ -1,26 +1,31 @@
-//! The register function: `UserCommands/RegisterUser`. Its container answers UNIMPLEMENTED for
-//! the other methods of the service; the ingress routes those to their own functions.
+//! The register function: `UserCommands/RegisterUser`. A new user starts unconfirmed, and the
+//! confirmation e-mail's code is issued in the same transaction (its e-mail goes out through
+//! notify). Its container answers UNIMPLEMENTED for the other methods of the service; the
+//! ingress routes those to their own functions.
 
 mod metrics;
 
 use std::sync::Arc;
 
 use tickermesh_api::v1::{RegisterUserRequest, RegisterUserResponse};
+use tickermesh_core::access::{CodeIssuer, Handover};
 use tickermesh_core::command::{serves, Call, Command, UserCommandsService};
 use tickermesh_core::domain::{Email, Thresholds, Ticker};
 use tickermesh_core::server::{GrpcApp, Router};
-use tickermesh_core::store::users;
+use tickermesh_core::store::{access, users};
 use tickermesh_core::{now_unix_ms, Context, Result};
 
-/// The RegisterUser command: a user watching one ticker, at most once per idempotency key.
-pub struct Register(());
+/// The RegisterUser command: an unconfirmed user watching one ticker and its first code, at
+/// most once per idempotency key.
+pub struct Register {
+    codes: Arc<CodeIssuer>,
+}
 
 impl Register {
     /// Exports the command's outcome counter at zero.
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
+    pub fn new(codes: Arc<CodeIssuer>) -> Self {
         metrics::init();
-        Self(())
+        Self { codes }
     }
 }
 
@@ -33,15 +38,42 @@ impl Command for Register {
         let email = Email::parse("email", &request.email)?;
         let ticker = Ticker::parse("ticker", &request.ticker)?;
         let thresholds = Thresholds::new(request.min_price, request.max_price)?;
-        call.once(move |conn| {
-            Box::pin(async move {
-                let user = users::insert(conn, &email, &ticker, thresholds, now_unix_ms()).await?;
-                Ok(RegisterUserResponse {
-                    user: Some(user.into()),
+        self.codes
+            .check_client(&call.caller.metadata, call.caller.peer, "registrations")?;
+        let backend = call.ctx.store.backend();
+        let policy = self.codes.policy.clone();
+        let handover = Handover::default();
+        let kept = handover.clone();
+        let response = call
+            .once(move |conn| {
+                Box::pin(async move {
+                    let now = now_unix_ms();
+                    let expired_before = now.saturating_sub(policy.unconfirmed_ttl_ms());
+                    let user =
+                        users::insert(conn, &email, &ticker, thresholds, now, expired_before)
+                            .await?;
+                    let expires = kept.keep(
+                        access::issue(
+                            conn,
+                            backend,
+                            user.id,
+                            &user.email,
+                            access::Purpose::Confirm,
+                            true,
+                            &policy,
+                            now,
+                        )
+                        .await?,
+                    );
+                    Ok(RegisterUserResponse {
+                        user: Some(user.into()),
+                        code_expires_at_unix_ms: expires,
+                    })
                 })
             })
-        })
-        .await
+            .await?;
+        handover.send(&self.codes).await;
+        Ok(response)
     }
 
     fn observe(&self, result: &Result<RegisterUserResponse>) {
@@ -50,9 +82,9 @@ impl Command for Register {
 }
 
 /// The function's whole HTTP surface, ready to serve on a listener.
-pub async fn router(ctx: Arc<Context>) -> Router {
+pub async fn router(ctx: Arc<Context>, codes: Arc<CodeIssuer>) -> Router {
     let commands = UserCommandsService {
-        register: serves(Register::new()),
+        register: serves(Register::new(codes)),
         ..UserCommandsService::new(ctx)
     };
     GrpcApp::new().service(commands.server()).router().await

@@ -8,13 +8,13 @@ use tickermesh_core::{Error, Result};
 use tonic::Code;
 
 /// What RegisterUser answers; exported at zero from the start.
-const OUTCOMES: [&str; 4] = ["created", "already_exists", "invalid", "error"];
+const OUTCOMES: [&str; 5] = ["created", "already_exists", "invalid", "limited", "error"];
 
 static REGISTER_USER: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "tickermesh_register_user_total",
-        "RegisterUser calls, by outcome (created, already_exists, invalid, error); a replayed \
-         command counts as the answer it replays.",
+        "RegisterUser calls, by outcome (created, already_exists, invalid, limited, error); a \
+         replayed command counts as the answer it replays.",
         &["outcome"],
     )
 });
@@ -28,6 +28,7 @@ pub fn count<T>(result: &Result<T>) {
         Ok(_) => "created",
         Err(Code::AlreadyExists) => "already_exists",
         Err(Code::InvalidArgument) => "invalid",
+        Err(Code::ResourceExhausted) => "limited",
         Err(_) => "error",
     };
     REGISTER_USER.with_label_values(&[outcome]).inc();

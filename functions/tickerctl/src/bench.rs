@@ -6,12 +6,17 @@ use std::time::{Duration, Instant};
 
 use tickermesh_api::v1::ticker_queries_client::TickerQueriesClient;
 use tickermesh_api::v1::user_commands_client::UserCommandsClient;
-use tickermesh_api::v1::{GetLatestValueRequest, RegisterUserRequest};
+use tickermesh_api::v1::{ConfirmEmailRequest, GetLatestValueRequest, RegisterUserRequest};
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::cli::{BenchArgs, BenchMethod};
-use crate::client::{channel, code_name, ClientError};
+use crate::client::{bearer_value, channel, code_name, ClientError};
+use crate::tokens::{config_dir, Tokens};
+
+/// How long `--from-outbox` waits for the confirmation e-mail.
+const OUTBOX_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct Tally {
@@ -19,7 +24,77 @@ struct Tally {
     errors: BTreeMap<String, u64>,
 }
 
-pub async fn run(endpoint: &str, args: BenchArgs) -> Result<(), ClientError> {
+/// A request carrying a fresh idempotency key, as real clients send commands.
+fn keyed<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(key) = uuid::Uuid::new_v4().to_string().parse() {
+        request.metadata_mut().insert("idempotency-key", key);
+    }
+    request
+}
+
+/// The user `latest` queries and its token: `--email` with the given or stored token, or a
+/// fresh user confirmed with the code from `--from-outbox`.
+async fn bench_user(
+    endpoint: &str,
+    token: Option<&str>,
+    args: &BenchArgs,
+    ch: Channel,
+    run_id: &str,
+) -> Result<(String, String), ClientError> {
+    if let Some(email) = &args.email {
+        let stored = match (token, config_dir()) {
+            (Some(t), _) => Some(t.to_owned()),
+            (None, Some(dir)) => Tokens::load(&dir)?.get(endpoint, email).map(str::to_owned),
+            (None, None) => None,
+        };
+        let token = stored.ok_or_else(|| {
+            ClientError::Usage(format!(
+                "no access token for {email}: give --token (or TICKERMESH_TOKEN), or confirm it \
+                 first with `tickerctl confirm`"
+            ))
+        })?;
+        return Ok((email.clone(), token));
+    }
+    let Some(outbox) = &args.from_outbox else {
+        return Err(ClientError::Usage(
+            "--method latest needs a confirmed user: --email (with its token; `tickermesh seed \
+             --user` makes one locally) or --from-outbox <dir> to confirm a fresh one"
+                .into(),
+        ));
+    };
+    let email = format!("bench-{run_id}@example.com");
+    let mut commands = UserCommandsClient::new(ch);
+    commands
+        .register_user(keyed(RegisterUserRequest {
+            email: email.clone(),
+            ticker: args.ticker.clone(),
+            min_price: None,
+            max_price: None,
+        }))
+        .await
+        .map_err(ClientError::Rpc)?;
+    let waited = Instant::now();
+    let code = loop {
+        match crate::outbox::code_from_outbox(outbox, &email) {
+            Ok(code) => break code,
+            Err(e) if waited.elapsed() >= OUTBOX_WAIT => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let token = commands
+        .confirm_email(ConfirmEmailRequest {
+            email: email.clone(),
+            code,
+        })
+        .await
+        .map_err(ClientError::Rpc)?
+        .into_inner()
+        .access_token;
+    Ok((email, token))
+}
+
+pub async fn run(endpoint: &str, token: Option<&str>, args: BenchArgs) -> Result<(), ClientError> {
     if args.concurrency == 0 || args.connections == 0 {
         return Err(ClientError::Usage(
             "--concurrency and --connections must be at least 1".into(),
@@ -29,22 +104,13 @@ pub async fn run(endpoint: &str, args: BenchArgs) -> Result<(), ClientError> {
         .map(|_| channel(endpoint, Duration::from_secs(5)))
         .collect::<Result<Vec<_>, _>>()?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let email = match (&args.email, args.method) {
-        (Some(email), _) => email.clone(),
-        (None, BenchMethod::Latest) => {
-            let email = format!("bench-{run_id}@example.com");
-            UserCommandsClient::new(channels[0].clone())
-                .register_user(RegisterUserRequest {
-                    email: email.clone(),
-                    ticker: args.ticker.clone(),
-                    min_price: None,
-                    max_price: None,
-                })
-                .await
-                .map_err(ClientError::Rpc)?;
-            email
+    let (email, authorization) = match args.method {
+        BenchMethod::Latest => {
+            let (email, token) =
+                bench_user(endpoint, token, &args, channels[0].clone(), &run_id).await?;
+            (email, Some(bearer_value(&token)?))
         }
-        (None, BenchMethod::Register) => String::new(),
+        BenchMethod::Register => (String::new(), None),
     };
 
     let started = Instant::now();
@@ -55,6 +121,7 @@ pub async fn run(endpoint: &str, args: BenchArgs) -> Result<(), ClientError> {
             let ctx = Worker {
                 method: args.method,
                 email: email.clone(),
+                authorization: authorization.clone(),
                 ticker: args.ticker.clone(),
                 prefix: format!("bench-{run_id}-{worker}"),
             };
@@ -78,6 +145,8 @@ pub async fn run(endpoint: &str, args: BenchArgs) -> Result<(), ClientError> {
 struct Worker {
     method: BenchMethod,
     email: String,
+    /// `Bearer <token>` of the user `latest` queries.
+    authorization: Option<MetadataValue<Ascii>>,
     ticker: String,
     prefix: String,
 }
@@ -91,25 +160,28 @@ impl Worker {
         while Instant::now() < deadline {
             let t0 = Instant::now();
             let result = match self.method {
-                BenchMethod::Latest => queries
-                    .get_latest_value(GetLatestValueRequest {
+                BenchMethod::Latest => {
+                    let mut request = tonic::Request::new(GetLatestValueRequest {
                         email: self.email.clone(),
-                    })
-                    .await
-                    .map(drop),
+                        ..Default::default()
+                    });
+                    if let Some(value) = &self.authorization {
+                        request
+                            .metadata_mut()
+                            .insert("authorization", value.clone());
+                    }
+                    queries.get_latest_value(request).await.map(drop)
+                }
                 BenchMethod::Register => {
                     n += 1;
                     // As real clients send commands: each with its own idempotency key, so
                     // the server does the work of at-most-once too.
-                    let mut request = tonic::Request::new(RegisterUserRequest {
+                    let request = keyed(RegisterUserRequest {
                         email: format!("{}-{n}@example.com", self.prefix),
                         ticker: self.ticker.clone(),
                         min_price: None,
                         max_price: Some(1000.0),
                     });
-                    if let Ok(key) = uuid::Uuid::new_v4().to_string().parse() {
-                        request.metadata_mut().insert("idempotency-key", key);
-                    }
                     commands.register_user(request).await.map(drop)
                 }
             };

@@ -7,10 +7,11 @@ use tickermesh_api::v1::user_commands_client::UserCommandsClient;
 use tickermesh_api::v1::{self};
 use tonic::transport::Channel;
 
-use crate::cli::{Cli, Command, RegisterArgs, StatusArgs, UpdateArgs};
-use crate::client::{channel, ClientError, Retry};
+use crate::cli::{Cli, Command, ConfirmArgs, RegisterArgs, StatusArgs, UpdateArgs, WatchCommand};
+use crate::client::{channel, ClientError, Meta, Retry};
 use crate::output::{self, quote_json, time, Output};
 use crate::status::{MetricsSource, Report};
+use crate::tokens::{config_dir, Tokens};
 
 /// What every call of one invocation shares.
 struct Calls {
@@ -19,28 +20,100 @@ struct Calls {
     queries: TickerQueriesClient<Channel>,
     /// One key per logical command, reused by every retry of it.
     key: String,
+    endpoint: String,
+    /// `--token` / `TICKERMESH_TOKEN`: wins over the token file.
+    token: Option<String>,
 }
 
 impl Calls {
-    /// A command: it carries the invocation's idempotency key on every try.
-    async fn command<M, T, F, Fut>(&self, message: &M, rpc: F) -> Result<T, ClientError>
+    /// A command: it carries the invocation's idempotency key on every try, and the token
+    /// about `email` when given one.
+    async fn command<M, T, F, Fut>(
+        &self,
+        message: &M,
+        token: Option<&str>,
+        rpc: F,
+    ) -> Result<T, ClientError>
     where
         M: Clone,
         F: Fn(UserCommandsClient<Channel>, tonic::Request<M>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        self.retry
-            .call(&self.commands, message, Some(&self.key), rpc)
-            .await
+        let meta = Meta {
+            idempotency_key: Some(&self.key),
+            token,
+        };
+        self.retry.call(&self.commands, message, meta, rpc).await
     }
 
-    async fn query<M, T, F, Fut>(&self, message: &M, rpc: F) -> Result<T, ClientError>
+    async fn query<M, T, F, Fut>(
+        &self,
+        message: &M,
+        token: Option<&str>,
+        rpc: F,
+    ) -> Result<T, ClientError>
     where
         M: Clone,
         F: Fn(TickerQueriesClient<Channel>, tonic::Request<M>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        self.retry.call(&self.queries, message, None, rpc).await
+        let meta = Meta {
+            idempotency_key: None,
+            token,
+        };
+        self.retry.call(&self.queries, message, meta, rpc).await
+    }
+
+    /// The token for calls about `email`: the flag or variable, else the stored one, else none
+    /// (the server then answers UNAUTHENTICATED, and [`explain`] says what to do).
+    fn token_for(&self, email: &str) -> Result<Option<String>, ClientError> {
+        if let Some(token) = &self.token {
+            return Ok(Some(token.clone()));
+        }
+        match config_dir() {
+            Some(dir) => Ok(Tokens::load(&dir)?
+                .get(&self.endpoint, email)
+                .map(str::to_owned)),
+            None => Ok(None),
+        }
+    }
+
+    /// A call about `email` with its token: an UNAUTHENTICATED answer says how to get one.
+    async fn owned<T, Fut>(
+        &self,
+        email: &str,
+        call: impl FnOnce(Option<String>) -> Fut,
+    ) -> Result<T, ClientError>
+    where
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        let token = self.token_for(email)?;
+        let had_token = token.is_some();
+        call(token).await.map_err(|e| explain(e, email, had_token))
+    }
+}
+
+/// UNAUTHENTICATED with a hint: how to get a token for `email`.
+fn explain(error: ClientError, email: &str, had_token: bool) -> ClientError {
+    match error {
+        ClientError::Rpc(status) if status.code() == tonic::Code::Unauthenticated => {
+            let hint = if had_token {
+                format!(
+                    "the token for {email} is not valid any more; `tickerctl request-access {email}` \
+                     e-mails a new code"
+                )
+            } else {
+                format!(
+                    "no access token for {email} at this endpoint; `tickerctl confirm {email} <code>` \
+                     stores one (a new code: `tickerctl request-access {email}`)"
+                )
+            };
+            ClientError::Rpc(tonic::Status::unauthenticated(format!(
+                "{} ({hint})",
+                status.message()
+            )))
+        }
+        other => other,
     }
 }
 
@@ -55,15 +128,34 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
         commands: UserCommandsClient::new(channel.clone()),
         queries: TickerQueriesClient::new(channel),
         key: uuid::Uuid::new_v4().to_string(),
+        endpoint: cli.endpoint.clone(),
+        token: cli.token.clone().filter(|t| !t.trim().is_empty()),
     };
     let out = match cli.command {
         Command::Register(args) => register(&calls, args).await?,
+        Command::Confirm(args) => confirm(&calls, args).await?,
+        Command::RequestAccess { email } => request_access(&calls, email).await?,
         Command::Update(args) => update(&calls, args).await?,
         Command::Delete { email } => delete(&calls, email).await?,
-        Command::Latest { email } => latest(&calls, email).await?,
-        Command::Average { email, count } => average(&calls, email, count).await?,
-        Command::History { email, limit } => history(&calls, email, limit).await?,
-        Command::Bench(args) => return crate::bench::run(&cli.endpoint, args).await,
+        Command::Watch(WatchCommand::Add(args)) => watch_add(&calls, args).await?,
+        Command::Watch(WatchCommand::Remove { email, ticker }) => {
+            watch_remove(&calls, email, ticker).await?
+        }
+        Command::Watch(WatchCommand::List { email }) => watch_list(&calls, email).await?,
+        Command::Latest { email, ticker } => latest(&calls, email, ticker).await?,
+        Command::Average {
+            email,
+            count,
+            ticker,
+        } => average(&calls, email, count, ticker).await?,
+        Command::History {
+            email,
+            limit,
+            ticker,
+        } => history(&calls, email, limit, ticker).await?,
+        Command::Bench(args) => {
+            return crate::bench::run(&cli.endpoint, cli.token.as_deref(), args).await
+        }
         Command::Status(args) => {
             let report = status(&cli.endpoint, cli.timeout, args).await?;
             Output::new(report.text(), json!(report)).print(cli.json);
@@ -86,9 +178,91 @@ async fn register(calls: &Calls, args: RegisterArgs) -> Result<Output, ClientErr
         max_price: args.max,
     };
     let resp = calls
-        .command(&msg, |mut c, r| async move { c.register_user(r).await })
+        .command(
+            &msg,
+            None,
+            |mut c, r| async move { c.register_user(r).await },
+        )
         .await?;
-    Ok(output::user("registered", resp.user))
+    let mut out = output::user("registered", resp.user);
+    let email = out.json["email"].as_str().unwrap_or_default().to_owned();
+    let until = time(resp.code_expires_at_unix_ms);
+    out.text.push_str(&format!(
+        "\na confirmation code was e-mailed to {email} (valid until {until}); \
+         confirm with `tickerctl confirm {email} <code>` to start the alerts"
+    ));
+    out.json["confirmed"] = json!(false);
+    out.json["code_expires_at"] = json!(until);
+    Ok(out)
+}
+
+async fn confirm(calls: &Calls, args: ConfirmArgs) -> Result<Output, ClientError> {
+    let code = match (&args.code, &args.from_outbox) {
+        (Some(code), _) => code.clone(),
+        (None, Some(dir)) => crate::outbox::code_from_outbox(dir, &args.email)?,
+        (None, None) => {
+            return Err(ClientError::Usage(
+                "give the code, or --from-outbox <dir>".into(),
+            ))
+        }
+    };
+    let msg = v1::ConfirmEmailRequest {
+        email: args.email.clone(),
+        code,
+    };
+    let resp = calls
+        .command(
+            &msg,
+            None,
+            |mut c, r| async move { c.confirm_email(r).await },
+        )
+        .await?;
+    let user = resp.user.unwrap_or_default();
+    let mut text = format!(
+        "confirmed {}: alerts for {} are on",
+        user.email, user.ticker
+    );
+    let mut json = json!({ "confirmed": user.email, "ticker": user.ticker });
+    if !args.no_store {
+        let dir = config_dir().ok_or_else(|| {
+            ClientError::Usage(
+                "no config folder (neither XDG_CONFIG_HOME nor HOME is set) to keep the token in; \
+                 use --print-token --no-store"
+                    .into(),
+            )
+        })?;
+        let mut tokens = Tokens::load(&dir)?;
+        tokens.set(&calls.endpoint, &user.email, &resp.access_token);
+        let path = tokens.save(&dir)?;
+        text.push_str(&format!("\naccess token stored in {}", path.display()));
+        json["token_file"] = json!(path.display().to_string());
+    }
+    if args.print_token {
+        text.push_str(&format!("\naccess token: {}", resp.access_token));
+        json["access_token"] = json!(resp.access_token);
+    }
+    Ok(Output::new(text, json))
+}
+
+async fn request_access(calls: &Calls, email: String) -> Result<Output, ClientError> {
+    let msg = v1::RequestAccessRequest {
+        email: email.clone(),
+    };
+    let resp = calls
+        .command(
+            &msg,
+            None,
+            |mut c, r| async move { c.request_access(r).await },
+        )
+        .await?;
+    let until = time(resp.code_expires_at_unix_ms);
+    Ok(Output::new(
+        format!(
+            "if {email} is registered, a code is on its way (valid until {until}); \
+             `tickerctl confirm {email} <code>` replaces the old token"
+        ),
+        json!({ "email": email, "code_expires_at": until }),
+    ))
 }
 
 async fn update(calls: &Calls, args: UpdateArgs) -> Result<Output, ClientError> {
@@ -97,28 +271,124 @@ async fn update(calls: &Calls, args: UpdateArgs) -> Result<Output, ClientError> 
         ticker: args.ticker,
         min_price: change(args.min, args.clear_min),
         max_price: change(args.max, args.clear_max),
+        watch: args.watch,
     };
+    let email = msg.email.clone();
     let resp = calls
-        .command(&msg, |mut c, r| async move { c.update_user(r).await })
+        .owned(&email, |token| async move {
+            calls
+                .command(&msg, token.as_deref(), |mut c, r| async move {
+                    c.update_user(r).await
+                })
+                .await
+        })
         .await?;
     Ok(output::user("updated", resp.user))
 }
 
 async fn delete(calls: &Calls, email: String) -> Result<Output, ClientError> {
-    let msg = v1::DeleteUserRequest { email };
+    let msg = v1::DeleteUserRequest {
+        email: email.clone(),
+    };
     let resp = calls
-        .command(&msg, |mut c, r| async move { c.delete_user(r).await })
+        .owned(&email, |token| async move {
+            calls
+                .command(&msg, token.as_deref(), |mut c, r| async move {
+                    c.delete_user(r).await
+                })
+                .await
+        })
         .await?;
+    // The token died with the user: forget it.
+    if let Some(dir) = config_dir() {
+        let mut tokens = Tokens::load(&dir)?;
+        if tokens.remove(&calls.endpoint, &resp.email) {
+            tokens.save(&dir)?;
+        }
+    }
     Ok(Output::new(
         format!("deleted {}", resp.email),
         json!({ "deleted": resp.email }),
     ))
 }
 
-async fn latest(calls: &Calls, email: String) -> Result<Output, ClientError> {
-    let msg = v1::GetLatestValueRequest { email };
+async fn watch_add(calls: &Calls, args: RegisterArgs) -> Result<Output, ClientError> {
+    let msg = v1::AddWatchRequest {
+        email: args.email,
+        ticker: args.ticker,
+        min_price: args.min,
+        max_price: args.max,
+    };
+    let email = msg.email.clone();
     let resp = calls
-        .query(&msg, |mut c, r| async move { c.get_latest_value(r).await })
+        .owned(&email, |token| async move {
+            calls
+                .command(&msg, token.as_deref(), |mut c, r| async move {
+                    c.add_watch(r).await
+                })
+                .await
+        })
+        .await?;
+    let w = resp.watch.unwrap_or_default();
+    let mut out = output::watch(&w);
+    out.text = format!("{email} now watches {}", out.text);
+    out.json["email"] = json!(email);
+    Ok(out)
+}
+
+async fn watch_remove(calls: &Calls, email: String, ticker: String) -> Result<Output, ClientError> {
+    let msg = v1::RemoveWatchRequest {
+        email: email.clone(),
+        ticker,
+    };
+    let resp = calls
+        .owned(&email, |token| async move {
+            calls
+                .command(&msg, token.as_deref(), |mut c, r| async move {
+                    c.remove_watch(r).await
+                })
+                .await
+        })
+        .await?;
+    Ok(Output::new(
+        format!("{} no longer watches {}", resp.email, resp.ticker),
+        json!({ "email": resp.email, "removed": resp.ticker }),
+    ))
+}
+
+async fn watch_list(calls: &Calls, email: String) -> Result<Output, ClientError> {
+    let msg = v1::ListWatchesRequest {
+        email: email.clone(),
+    };
+    let resp = calls
+        .owned(&email, |token| async move {
+            calls
+                .query(&msg, token.as_deref(), |mut c, r| async move {
+                    c.list_watches(r).await
+                })
+                .await
+        })
+        .await?;
+    Ok(output::watchlist(&email, &resp.watches))
+}
+
+async fn latest(
+    calls: &Calls,
+    email: String,
+    ticker: Option<String>,
+) -> Result<Output, ClientError> {
+    let msg = v1::GetLatestValueRequest {
+        email: email.clone(),
+        ticker,
+    };
+    let resp = calls
+        .owned(&email, |token| async move {
+            calls
+                .query(&msg, token.as_deref(), |mut c, r| async move {
+                    c.get_latest_value(r).await
+                })
+                .await
+        })
         .await?;
     let q = resp.quote.unwrap_or_default();
     Ok(Output::new(
@@ -133,10 +403,25 @@ async fn latest(calls: &Calls, email: String) -> Result<Output, ClientError> {
     ))
 }
 
-async fn average(calls: &Calls, email: String, count: u32) -> Result<Output, ClientError> {
-    let msg = v1::GetAverageValueRequest { email, count };
+async fn average(
+    calls: &Calls,
+    email: String,
+    count: u32,
+    ticker: Option<String>,
+) -> Result<Output, ClientError> {
+    let msg = v1::GetAverageValueRequest {
+        email: email.clone(),
+        count,
+        ticker,
+    };
     let r = calls
-        .query(&msg, |mut c, r| async move { c.get_average_value(r).await })
+        .owned(&email, |token| async move {
+            calls
+                .query(&msg, token.as_deref(), |mut c, r| async move {
+                    c.get_average_value(r).await
+                })
+                .await
+        })
         .await?;
     let mut text = format!(
         "{} average of the last {} quotes: {:.4} {} ({} .. {})",
@@ -163,10 +448,25 @@ async fn average(calls: &Calls, email: String, count: u32) -> Result<Output, Cli
     ))
 }
 
-async fn history(calls: &Calls, email: String, limit: u32) -> Result<Output, ClientError> {
-    let msg = v1::GetHistoryRequest { email, limit };
+async fn history(
+    calls: &Calls,
+    email: String,
+    limit: u32,
+    ticker: Option<String>,
+) -> Result<Output, ClientError> {
+    let msg = v1::GetHistoryRequest {
+        email: email.clone(),
+        limit,
+        ticker,
+    };
     let r = calls
-        .query(&msg, |mut c, r| async move { c.get_history(r).await })
+        .owned(&email, |token| async move {
+            calls
+                .query(&msg, token.as_deref(), |mut c, r| async move {
+                    c.get_history(r).await
+                })
+                .await
+        })
         .await?;
     // Oldest to newest, left to right.
     let prices: Vec<f64> = r.quotes.iter().rev().map(|q| q.price).collect();

@@ -5,8 +5,10 @@ mod chart;
 mod cli;
 mod client;
 mod commands;
+mod outbox;
 mod output;
 mod status;
+mod tokens;
 
 use std::process::ExitCode;
 

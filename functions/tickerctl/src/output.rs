@@ -3,7 +3,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use tickermesh_api::v1::{Quote, User};
+use tickermesh_api::v1::{Quote, User, Watch, WatchStatus};
 
 pub struct Output {
     pub text: String,
@@ -27,7 +27,6 @@ impl Output {
 /// A user as a command returns it, after `verb` ("registered", "updated").
 pub fn user(verb: &str, user: Option<User>) -> Output {
     let u = user.unwrap_or_default();
-    let bound = |v: Option<f64>| v.map_or_else(|| "none".to_owned(), |p| format!("{p}"));
     Output::new(
         format!(
             "{verb} {} watching {} (min {}, max {})",
@@ -41,6 +40,84 @@ pub fn user(verb: &str, user: Option<User>) -> Output {
             "created_at": time(u.created_at_unix_ms), "updated_at": time(u.updated_at_unix_ms),
         }),
     )
+}
+
+fn bound(v: Option<f64>) -> String {
+    v.map_or_else(|| "none".to_owned(), |p| format!("{p}"))
+}
+
+/// One watch as a command returns it: "AAPL (min 150, max 250, armed)".
+pub fn watch(w: &Watch) -> Output {
+    Output::new(
+        format!(
+            "{} (min {}, max {}, {})",
+            w.ticker,
+            bound(w.min_price),
+            bound(w.max_price),
+            w.alert_state
+        ),
+        watch_json(w),
+    )
+}
+
+fn watch_json(w: &Watch) -> Value {
+    json!({
+        "ticker": w.ticker, "min_price": w.min_price, "max_price": w.max_price,
+        "alert_state": w.alert_state,
+        "created_at": time(w.created_at_unix_ms), "updated_at": time(w.updated_at_unix_ms),
+    })
+}
+
+/// The watchlist as a table: ticker, thresholds, alert state, the latest price and its time,
+/// and a mark on a symbol the market data service does not know.
+pub fn watchlist(email: &str, watches: &[WatchStatus]) -> Output {
+    let header = ["TICKER", "MIN", "MAX", "ALERT", "LATEST", "MARKET TIME", ""].map(str::to_owned);
+    let mut rows = vec![header];
+    let mut items = Vec::with_capacity(watches.len());
+    for status in watches {
+        let w = status.watch.clone().unwrap_or_default();
+        let (price, at) = match &status.latest {
+            Some(q) => (
+                format!("{:.4} {}", q.price, q.currency),
+                time(q.market_time_unix_ms),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let mark = if status.unknown_symbol {
+            "unknown symbol"
+        } else {
+            ""
+        };
+        rows.push([
+            w.ticker.clone(),
+            bound(w.min_price),
+            bound(w.max_price),
+            w.alert_state.clone(),
+            price,
+            at,
+            mark.to_owned(),
+        ]);
+        let mut item = watch_json(&w);
+        item["latest"] = status.latest.as_ref().map_or(Value::Null, quote_json);
+        item["unknown_symbol"] = json!(status.unknown_symbol);
+        items.push(item);
+    }
+    let mut widths = [0usize; 7];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = format!("{email} watches {} tickers\n", watches.len());
+    for row in &rows {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            line.push_str(&format!("{cell:<w$}  "));
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    Output::new(text, json!({ "email": email, "watches": items }))
 }
 
 pub fn quote_json(q: &Quote) -> Value {
@@ -66,6 +143,60 @@ pub fn time(unix_ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use tickermesh_api::v1::{Quote, Watch, WatchStatus};
+
+    #[test]
+    fn a_watchlist_is_a_table_with_unknown_symbols_marked() {
+        let watches = [
+            WatchStatus {
+                watch: Some(Watch {
+                    ticker: "AAPL".into(),
+                    min_price: Some(150.0),
+                    max_price: None,
+                    alert_state: "armed".into(),
+                    ..Default::default()
+                }),
+                latest: Some(Quote {
+                    ticker: "AAPL".into(),
+                    price: 153.2,
+                    currency: "USD".into(),
+                    market_time_unix_ms: 0,
+                    ..Default::default()
+                }),
+                unknown_symbol: false,
+            },
+            WatchStatus {
+                watch: Some(Watch {
+                    ticker: "NOPE".into(),
+                    alert_state: "armed".into(),
+                    ..Default::default()
+                }),
+                latest: None,
+                unknown_symbol: true,
+            },
+        ];
+        let out = super::watchlist("ada@example.com", &watches);
+        let lines: Vec<&str> = out.text.lines().collect();
+        assert_eq!(lines[0], "ada@example.com watches 2 tickers");
+        assert!(lines[1].starts_with("TICKER  MIN"), "{}", out.text);
+        assert!(
+            lines[2].starts_with("AAPL")
+                && lines[2].contains("150")
+                && lines[2].contains("153.2000 USD")
+                && lines[2].contains("1970-01-01T00:00:00Z")
+                && !lines[2].contains("unknown"),
+            "{}",
+            out.text
+        );
+        assert!(lines[3].starts_with("NOPE") && lines[3].ends_with("unknown symbol"));
+        // The columns line up: each row's price starts where the header's LATEST does.
+        let col = lines[1].find("LATEST").unwrap();
+        assert_eq!(lines[2].find("153.2000"), Some(col));
+        assert_eq!(out.json["watches"][1]["unknown_symbol"], true);
+        assert!(out.json["watches"][1]["latest"].is_null());
+        assert_eq!(out.json["watches"][0]["latest"]["price"], 153.2);
+    }
+
     #[test]
     fn any_time_prints() {
         assert_eq!(super::time(0), "1970-01-01T00:00:00Z");

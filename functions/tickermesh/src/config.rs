@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tickermesh_collect::CollectConfig;
+use tickermesh_core::access::AccessSettings;
 use tickermesh_core::config::{self, ConfigError, KafkaSettings, ServiceConfig};
 use tickermesh_core::events::DEFAULT_ALERTS_TOPIC;
-use tickermesh_notify::MailSettings;
+use tickermesh_core::signing::{SigningKey, SIGNING_KEY_VAR};
+use tickermesh_notify::{LinkSettings, MailSettings};
 use tickermesh_query::QueryConfig;
+use tickermesh_watch::WatchConfig;
 
 #[derive(Debug, Clone)]
 pub struct UpConfig {
@@ -32,6 +35,15 @@ pub struct UpConfig {
     /// `TICKERMESH_KAFKA_BROKERS` (and the other `TICKERMESH_KAFKA_*`): events go through this
     /// broker instead of the in-process bus (needs a build with `--features kafka`).
     pub kafka: Option<KafkaSettings>,
+    /// Access codes and per-client limits (`TICKERMESH_ACCESS_*`, `TICKERMESH_CLIENT_*`).
+    pub access: AccessSettings,
+    /// `TICKERMESH_SIGNING_KEY`; unset: a key kept in the data folder ([`crate::keys`]).
+    pub signing: Option<SigningKey>,
+    /// The watch function's settings (`TICKERMESH_MAX_WATCHES`).
+    pub watch: WatchConfig,
+    /// `TICKERMESH_PUBLIC_URL` (and `TICKERMESH_UNSUBSCRIBE_MAILTO`): the base of the links in
+    /// e-mails; unset: the mesh's own address.
+    pub links: Option<LinkSettings>,
 }
 
 /// How long `tickermesh up` lets open requests finish on Ctrl-C, unless configured.
@@ -53,6 +65,13 @@ impl UpConfig {
             alerts_topic: config::var("TICKERMESH_ALERTS_TOPIC", DEFAULT_ALERTS_TOPIC.to_owned())?,
             mail: MailSettings::from_env(Some(data_dir.join("outbox")))?,
             kafka: KafkaSettings::from_env()?,
+            access: AccessSettings::from_env()?,
+            watch: WatchConfig::from_env()?,
+            links: LinkSettings::from_env()?,
+            signing: match std::env::var_os(SIGNING_KEY_VAR) {
+                Some(v) if !v.is_empty() => Some(SigningKey::from_env()?),
+                _ => None,
+            },
             data_dir,
         })
     }

@@ -3,22 +3,48 @@
 //! serves every command function's command, so the logic is the same code.
 
 pub mod config;
+pub mod keys;
 pub mod seed;
 pub mod up;
 
 use std::sync::Arc;
 
+use tickermesh_access::{Confirm, RequestAccess};
+use tickermesh_core::access::CodeIssuer;
 use tickermesh_core::command::{serves, UserCommandsService};
 use tickermesh_core::server::{GrpcApp, Router};
+use tickermesh_core::signing::SigningKey;
 use tickermesh_core::Context;
 use tickermesh_query::QueryConfig;
+use tickermesh_watch::{AddWatch, RemoveWatch, WatchConfig};
 
-/// Every gRPC function of the mesh, with health, reflection and one `/metrics`.
-pub async fn router(ctx: Arc<Context>, query: &QueryConfig) -> Router {
+/// Every gRPC function of the mesh, with health, reflection and one `/metrics`; the watch
+/// function with its default settings.
+pub async fn router(
+    ctx: Arc<Context>,
+    query: &QueryConfig,
+    codes: Arc<CodeIssuer>,
+    key: SigningKey,
+) -> Router {
+    router_with(ctx, query, codes, key, WatchConfig::default()).await
+}
+
+/// [`router`] with the watch function's settings.
+pub async fn router_with(
+    ctx: Arc<Context>,
+    query: &QueryConfig,
+    codes: Arc<CodeIssuer>,
+    key: SigningKey,
+    watch: WatchConfig,
+) -> Router {
     let commands = UserCommandsService {
-        register: serves(tickermesh_register::Register::new()),
+        register: serves(tickermesh_register::Register::new(codes.clone())),
+        confirm_email: serves(Confirm::new(codes.clone(), key)),
+        request_access: serves(RequestAccess::new(codes)),
         update: serves(tickermesh_update::Update),
         delete: serves(tickermesh_delete::Delete),
+        add_watch: serves(AddWatch(watch)),
+        remove_watch: serves(RemoveWatch),
         ..UserCommandsService::new(ctx.clone())
     };
     GrpcApp::new()

@@ -51,6 +51,12 @@ enum Command {
         /// Price the walk starts from.
         #[arg(long, default_value_t = 100.0)]
         start: f64,
+        /// Also make this user, confirmed and watching the ticker, with a new access token.
+        #[arg(long, requires = "token_file")]
+        user: Option<String>,
+        /// Where to write the user's access token (a new file, mode 0600).
+        #[arg(long, requires = "user")]
+        token_file: Option<PathBuf>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -73,13 +79,16 @@ async fn main() -> ExitCode {
             ticker,
             count,
             start,
+            user,
+            token_file,
             data,
         } => {
             let database = match DatabaseConfig::from_env(&sqlite_url(&data.data_dir)) {
                 Ok(d) => d,
                 Err(e) => return invalid_config(&e),
             };
-            seed(&database, &data.data_dir, &ticker, count, start).await
+            let user = user.zip(token_file);
+            seed(&database, &data.data_dir, &ticker, count, start, user).await
         }
     };
     match result {
@@ -102,6 +111,7 @@ async fn seed(
     ticker: &str,
     count: u32,
     start: f64,
+    user: Option<(String, PathBuf)>,
 ) -> Result<(), String> {
     let ticker = Ticker::parse("--ticker", ticker).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
@@ -113,5 +123,22 @@ async fn seed(
         .map_err(|e| e.to_string())?;
     store.close().await;
     println!("stored {stored} simulated quotes for {ticker}");
+    if let Some((email, path)) = user {
+        let email =
+            tickermesh_core::domain::Email::parse("--user", &email).map_err(|e| e.to_string())?;
+        let store = Store::connect_to(database)
+            .await
+            .map_err(|e| e.to_string())?;
+        let token = tickermesh::seed::seed_user(&store, &email, &ticker)
+            .await
+            .map_err(|e| e.to_string())?;
+        store.close().await;
+        tickermesh::seed::write_token_file(&path, &token.reveal())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!(
+            "{email} is confirmed and watches {ticker}; its access token is in {}",
+            path.display()
+        );
+    }
     Ok(())
 }

@@ -30,3 +30,50 @@ pub async fn seed(store: &Store, ticker: &Ticker, count: u32, start: f64) -> Res
     }
     Ok(stored)
 }
+
+/// A confirmed user with `email` watching `ticker` (made if missing; an existing one keeps its
+/// watch), with a new access token: any earlier token of the user stops working. For local
+/// demos and benchmarks, which cannot read a mailbox.
+pub async fn seed_user(
+    store: &Store,
+    email: &tickermesh_core::domain::Email,
+    ticker: &Ticker,
+) -> Result<tickermesh_core::access::AccessToken> {
+    use tickermesh_core::access::AccessToken;
+    use tickermesh_core::domain::Thresholds;
+    use tickermesh_core::store::{access, users};
+    let now = now_unix_ms();
+    let mut tx = store.begin().await?;
+    let user = match users::find(&mut *tx, email).await? {
+        Some(user) => user,
+        None => users::insert(&mut tx, email, ticker, Thresholds::new(None, None)?, now, 0).await?,
+    };
+    let token = AccessToken::generate()?;
+    access::consume(&mut tx, user.id, token.hash().as_bytes(), now).await?;
+    tx.commit()
+        .await
+        .map_err(|e| tickermesh_core::Error::db("commit a seeded user", e))?;
+    Ok(token)
+}
+
+/// Writes `token` to a new file at `path`, readable by its owner only from the start (an
+/// existing file is replaced).
+pub fn write_token_file(path: &std::path::Path, token: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(token.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}

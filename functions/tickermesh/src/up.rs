@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 use tickermesh_collect::Collector;
+use tickermesh_core::access::{AccessSettings, CodeIssuer, UPKEEP_INTERVAL};
 use tickermesh_core::config::KafkaSettings;
 use tickermesh_core::events::{consume_channel, ChannelBus, Publisher};
 use tickermesh_core::idempotency::{Idempotency, PURGE_INTERVAL};
@@ -14,7 +15,7 @@ use tickermesh_core::server::tasks::ServeError;
 use tickermesh_core::server::{serve_with_tasks, Router, Tasks};
 use tickermesh_core::Context;
 use tickermesh_evaluate::Evaluator;
-use tickermesh_notify::{MailConfig, Mailer, Notifier};
+use tickermesh_notify::{LinkSettings, MailConfig, Mailer, Notifier};
 use tokio::net::TcpListener;
 
 pub use crate::config::UpConfig;
@@ -64,7 +65,17 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
     let mailer = Mailer::new(&config.mail.transport).map_err(setup("e-mail"))?;
     let mail = &config.mail;
     let notifier = Notifier::new(ctx.store.clone(), mailer, mail.from.clone());
-    let notifier = Arc::new(notifier.with_retry(mail.retry));
+    let notifier = notifier.with_retry(mail.retry);
+    let key = match &config.signing {
+        Some(key) => key.clone(),
+        None => crate::keys::local_key(&config.data_dir).map_err(setup("the signing key"))?,
+    };
+    let links = match &config.links {
+        Some(links) => links.clone(),
+        None => local_links(config.addr).map_err(setup("the unsubscribe links"))?,
+    };
+    let notifier = notifier.with_access(key.clone(), Some(links));
+    let notifier = Arc::new(notifier.with_concurrency(mail.concurrency));
     let store = ctx.store.clone();
     let alerts_topic = config.alerts_topic.clone();
     let evaluator = move |publisher: Arc<dyn Publisher>| {
@@ -100,7 +111,7 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
         Some(kafka) => kafka_pipeline(kafka, config, evaluator, notifier, &mut tasks)?,
     };
     let collector = Arc::new(
-        Collector::new(ctx.store.clone(), &config.collect, publisher)
+        Collector::new(ctx.store.clone(), &config.collect, publisher.clone())
             .map_err(|e| setup("the collector")(e.to_string()))?,
     );
     let ticker = collector.clone();
@@ -116,10 +127,33 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
         }
     });
 
-    let router = crate::router(ctx, &config.query)
+    // The codes' e-mails go where notify listens in this mesh: its alerts topic.
+    let access = AccessSettings {
+        topic: config.alerts_topic.clone(),
+        ..config.access.clone()
+    };
+    let codes = Arc::new(CodeIssuer::new(&access, publisher.clone()));
+    let upkeep = codes.clone().upkeep(ctx.store.clone(), UPKEEP_INTERVAL);
+    tasks.spawn_until_stopped("the access code upkeep", upkeep);
+    let unsubscribe = tickermesh_unsubscribe::routes(ctx.store.clone(), key.clone());
+    let router = crate::router_with(ctx, &config.query, codes, key, config.watch)
         .await
+        .merge(unsubscribe)
         .merge(tickermesh_collect::tick_router("/collect", collector));
     Ok(Mesh { router, tasks })
+}
+
+/// The links of the local mesh's e-mails: to itself, unless `TICKERMESH_PUBLIC_URL` says
+/// otherwise (an address that listens everywhere is written as loopback).
+fn local_links(addr: SocketAddr) -> Result<LinkSettings, String> {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Ok(LinkSettings {
+        public_url: format!("http://{addr}").parse()?,
+        mailto: None,
+    })
 }
 
 /// Events through Kafka: one producer, and a consumer group per function on its topic.
@@ -187,7 +221,6 @@ pub async fn run(
     config: UpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), UpError> {
-    let mesh = build(&config).await?;
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| UpError::Listen {
@@ -198,6 +231,9 @@ pub async fn run(
         addr: config.addr,
         source,
     })?;
+    // The links in e-mails name the port actually bound (port 0 picks one).
+    let config = UpConfig { addr, ..config };
+    let mesh = build(&config).await?;
     print_banner(&config, addr);
     let result =
         serve_with_tasks(listener, mesh.router, shutdown, &config.service, mesh.tasks).await;
@@ -208,10 +244,13 @@ pub async fn run(
 fn print_banner(config: &UpConfig, addr: SocketAddr) {
     println!("tickermesh up: the local mesh on the embedded default");
     println!("  gRPC     http://{addr}");
-    println!("           tickermesh.v1.UserCommands  RegisterUser (register), UpdateUser (update), DeleteUser (delete)");
-    println!("           tickermesh.v1.TickerQueries GetLatestValue, GetAverageValue, GetHistory (query)");
+    println!("           tickermesh.v1.UserCommands  RegisterUser (register), ConfirmEmail and RequestAccess (access),");
+    println!("                                       UpdateUser (update), DeleteUser (delete),");
+    println!("                                       AddWatch and RemoveWatch (watch)");
+    println!("           tickermesh.v1.TickerQueries GetLatestValue, GetAverageValue, GetHistory, ListWatches (query)");
     println!("           grpc.health.v1.Health, server reflection");
     println!("  metrics  http://{addr}/metrics");
+    println!("  unsubscribe links  http://{addr}/unsubscribe (unsubscribe)");
     let market = match config.collect.market {
         tickermesh_collect::MarketKind::Sim => {
             "the simulated market (TICKERMESH_MARKET=sim)".to_owned()

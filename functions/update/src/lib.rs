@@ -1,5 +1,6 @@
-//! The update function: `UserCommands/UpdateUser`. Changes the watched ticker and sets, replaces
+//! The update function: `UserCommands/UpdateUser`. Changes a watch's ticker and sets, replaces
 //! or clears either threshold in one call; what the request does not mention stays as it is.
+//! The watch is the user's only one, or the one `watch` names.
 
 use std::sync::Arc;
 
@@ -38,12 +39,18 @@ impl Command for Update {
             .as_deref()
             .map(|t| Ticker::parse("ticker", t))
             .transpose()?;
+        let watch = request
+            .watch
+            .as_deref()
+            .map(|t| Ticker::parse("watch", t))
+            .transpose()?;
         let min = threshold_change("min_price", request.min_price)?;
         let max = threshold_change("max_price", request.max_price)?;
+        call.authorize(&email).await?;
         let backend = call.ctx.store.backend();
         call.once(move |conn| {
             Box::pin(async move {
-                let user = users::lock(conn, backend, &email).await?;
+                let user = users::lock(conn, backend, &email, watch.as_ref()).await?;
                 // Validated against the stored values: a new min must stay below the kept max.
                 let thresholds = users::thresholds_of(&user)?.apply(min, max)?;
                 let ticker = match ticker {

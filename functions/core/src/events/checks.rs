@@ -21,6 +21,8 @@ pub enum InvalidQuote {
     MarketTime(i64),
     #[error("currency {0:?} is not 1 to 8 ASCII letters")]
     Currency(String),
+    #[error("price {price} is more than the allowed factor off the previous price {reference}")]
+    Jump { price: f64, reference: f64 },
 }
 
 /// Checks a quote's values against `now_ms`.
@@ -43,6 +45,45 @@ pub fn check_quote(
         return Err(InvalidQuote::Currency(currency.chars().take(16).collect()));
     }
     Ok(())
+}
+
+/// The CloudEvent `source` of the quotes collect publishes ([`super::QuoteCollected::to_event`]).
+/// Inside the cluster evaluate takes quote events from this source only (configurable).
+pub const COLLECTOR_SOURCE: &str = "/tickermesh/collect";
+
+/// How far a price may move from the prices it follows before it is taken for a data error:
+/// a factor of 10 either way. Yahoo's minor units (`GBp` against `GBP`, a factor of 100) and
+/// a misplaced decimal point are caught; no listed share moves tenfold between two quotes a
+/// minute apart, and a real move that large (a reverse split) costs one quote (see
+/// [`check_jump`]).
+pub const MAX_JUMP: f64 = 10.0;
+
+/// Checks `price` against the prices it follows: the ticker's collected quote just before it
+/// and the quote its ticker was last evaluated at (`None` when unknown). It is refused only
+/// when it is more than `max_jump` times, or less than 1/`max_jump` of, every price known:
+/// a glitch is refused, and so is the first quote after a real jump, but the quote after that
+/// follows the refused one (collected, so stored) and passes, as does the first good quote
+/// after a glitch (it is close to the last evaluated one).
+pub fn check_jump(
+    price: f64,
+    previous: Option<f64>,
+    last_evaluated: Option<f64>,
+    max_jump: f64,
+) -> Result<(), InvalidQuote> {
+    let near = |reference: f64| price <= reference * max_jump && price * max_jump >= reference;
+    let known: Vec<f64> = [previous, last_evaluated]
+        .into_iter()
+        .flatten()
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .collect();
+    if known.is_empty() || known.iter().any(|r| near(*r)) {
+        Ok(())
+    } else {
+        Err(InvalidQuote::Jump {
+            price,
+            reference: known[0],
+        })
+    }
 }
 
 #[cfg(test)]
@@ -81,5 +122,50 @@ mod tests {
                 "{price} {currency:?} {time}"
             );
         }
+    }
+
+    #[test]
+    fn jump_table() {
+        let cases: &[(f64, Option<f64>, Option<f64>, bool)] = &[
+            (100.0, None, None, true),
+            (100.0, Some(95.0), Some(95.0), true),
+            (1000.0, Some(100.0), None, true),
+            (1000.1, Some(100.0), None, false),
+            (10.0, Some(100.0), Some(100.0), true),
+            (9.99, Some(100.0), Some(100.0), false),
+            // Pence against pounds: a hundred times off.
+            (18_950.0, Some(189.5), Some(189.5), false),
+            // After a glitch (collected, refused): close to the last evaluated price.
+            (101.0, Some(5_000.0), Some(100.0), true),
+            // After a real jump: close to the refused quote before it.
+            (20.5, Some(20.0), Some(1.0), true),
+            (20.0, Some(1.0), Some(1.0), false),
+            // References that are no price are ignored.
+            (5.0, Some(0.0), Some(f64::NAN), true),
+        ];
+        for &(price, previous, evaluated, ok) in cases {
+            assert_eq!(
+                check_jump(price, previous, evaluated, MAX_JUMP).is_ok(),
+                ok,
+                "{price} after {previous:?} / {evaluated:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_collector_publishes_from_its_source() {
+        let quote = super::super::QuoteCollected {
+            ticker: "AAPL".into(),
+            price: 1.0,
+            currency: "USD".into(),
+            market_time_ms: NOW,
+            collected_at_ms: NOW,
+            simulated: false,
+        };
+        let event = quote.to_event().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cloudevents::AttributesReader::source(&event).as_str(),
+            COLLECTOR_SOURCE
+        );
     }
 }

@@ -40,6 +40,45 @@ pub trait EventHandler: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     async fn handle(&self, event: &Event) -> Result<(), HandleError>;
+
+    /// How many events a consumer may hand to this handler at once (at least 1). One at a
+    /// time unless the handler says its work can overlap: events of one key may then be
+    /// handled out of order, so only a handler whose events are independent raises it.
+    fn concurrency(&self) -> usize {
+        1
+    }
+}
+
+/// How an event that was taken on ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// Handled, or skipped for good (invalid): the consumer may move past it.
+    Handled,
+    /// Given up between attempts because the consumer is stopping: not handled, so it
+    /// must not be acknowledged (the next consumer gets it again).
+    Stopped,
+}
+
+/// Handles `event` until it is handled or skipped, retrying with [`redelivery_delays`]
+/// meanwhile. Each attempt runs to its end; `stop` (true: stop) is looked at between attempts.
+pub async fn handle_until_done<H: EventHandler + ?Sized>(
+    handler: &H,
+    event: &Event,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Done {
+    let mut delays = redelivery_delays();
+    while let Err(HandleError::Retry(_)) = handle_counted(handler, event).await {
+        let delay = delays.next().unwrap_or(Duration::from_secs(30));
+        tokio::select! {
+            // A closed sender means the consumer is gone: stop too.
+            _ = stop.wait_for(|stop| *stop) => return Done::Stopped,
+            () = tokio::time::sleep(delay) => {}
+        }
+        if *stop.borrow() {
+            return Done::Stopped;
+        }
+    }
+    Done::Handled
 }
 
 /// The waits between deliveries of an event that must be retried: doubling from 200 ms to
@@ -111,9 +150,10 @@ pub fn event_router<H: EventHandler>(handler: Arc<H>) -> Router {
         .merge(metrics_router())
 }
 
-/// Feeds events from the in-process bus to `handler` until the bus closes. An event that
-/// must be retried is retried with backoff (up to 30 s apart), never dropped; an invalid one
-/// is skipped. The events still queued are exported as the consumer's lag.
+/// Feeds events from the in-process bus to `handler` until the bus closes, up to
+/// [`EventHandler::concurrency`] at once. An event that must be retried is retried with
+/// backoff (up to 30 s apart) without holding the others, never dropped; an invalid one is
+/// skipped. The events still queued are exported as the consumer's lag.
 pub async fn consume_channel<H: EventHandler + ?Sized>(
     topic: String,
     mut rx: mpsc::Receiver<(String, Event)>,
@@ -121,14 +161,29 @@ pub async fn consume_channel<H: EventHandler + ?Sized>(
 ) {
     let function = handler.name();
     crate::metrics::init_consumer(function, &topic);
-    while let Some((_key, event)) = rx.recv().await {
-        crate::metrics::consumer_lag(function, &topic, rx.len() as i64);
-        let mut delays = redelivery_delays();
-        while let Err(HandleError::Retry(_)) = handle_counted(handler.as_ref(), &event).await {
-            // Events pile up behind one that is retried: keep the lag current meanwhile.
-            crate::metrics::consumer_lag(function, &topic, rx.len() as i64);
-            let delay = delays.next().unwrap_or(Duration::from_secs(30));
-            tokio::time::sleep(delay).await;
+    let limit = handler.concurrency().max(1);
+    // Never set: the bus only ends by closing, and the tasks go with the runtime.
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            received = rx.recv(), if open && in_flight.len() < limit => match received {
+                Some((_key, event)) => {
+                    let (handler, stop) = (handler.clone(), stop.clone());
+                    in_flight.spawn(async move {
+                        handle_until_done(handler.as_ref(), &event, stop).await
+                    });
+                }
+                None => open = false,
+            },
+            Some(ended) = in_flight.join_next() => {
+                if let Err(e) = ended {
+                    tracing::error!(function, error = %e, "an event task ended abnormally");
+                }
+            }
         }
+        // Events queued behind the ones in flight (some perhaps retried): keep it current.
+        crate::metrics::consumer_lag(function, &topic, rx.len() as i64);
     }
 }

@@ -70,6 +70,13 @@ impl GrpcApp {
     }
 }
 
+/// What a gRPC function serves: its router and the background work it owns (besides the
+/// idempotency purge every gRPC function runs).
+pub struct GrpcFunction {
+    pub app: Router,
+    pub tasks: super::Tasks,
+}
+
 /// The whole life of a gRPC function container: logging, config from the environment (the
 /// shared [`crate::config::FunctionConfig`] and the function's own, exit 2 naming the variable when
 /// invalid), database, the idempotency purge, serve on `PORT` until SIGTERM.
@@ -82,6 +89,26 @@ where
     F: FnOnce(Arc<Context>, C) -> Fut,
     Fut: Future<Output = Router>,
 {
+    run_grpc_function_with(name, own_config, |ctx, own| async move {
+        Ok(GrpcFunction {
+            app: build(ctx, own).await,
+            tasks: super::Tasks::new(),
+        })
+    })
+    .await
+}
+
+/// [`run_grpc_function`] for a function with background tasks, or a start that can fail (exit
+/// code of its choice, e.g. [`super::startup_failed`]).
+pub async fn run_grpc_function_with<C, F, Fut>(
+    name: &'static str,
+    own_config: impl FnOnce() -> Result<C, ConfigError>,
+    build: F,
+) -> ExitCode
+where
+    F: FnOnce(Arc<Context>, C) -> Fut,
+    Fut: Future<Output = Result<GrpcFunction, ExitCode>>,
+{
     crate::telemetry::init();
     let (config, own) = match super::load_config(name, own_config) {
         Ok(c) => c,
@@ -92,10 +119,12 @@ where
         Ok(ctx) => ctx,
         Err(e) => return super::startup_failed(name, "cannot open the database", &e),
     };
-    let mut tasks = super::Tasks::new();
+    let GrpcFunction { app, mut tasks } = match build(ctx.clone(), own).await {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let purge = Idempotency::purge_every(ctx.store.clone(), PURGE_INTERVAL);
     tasks.spawn_until_stopped("the idempotency purge", purge);
-    let app = build(ctx.clone(), own).await;
     let code = super::serve_until_signal(name, config.port, app, service, tasks).await;
     ctx.store.close().await;
     code

@@ -1,9 +1,11 @@
-//! The alerts outbox, and what notify has handled.
+//! The alerts outbox, and what notify has handled. An alert is stored as columns (no JSON to
+//! write or parse), so evaluate stores a quote's alerts with `INSERT … SELECT`.
 
+use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use crate::error::{Error, Result};
-use crate::events::ThresholdCrossed;
+use crate::events::{Direction, ThresholdCrossed};
 use crate::store::Backend;
 
 /// What notify needs of an alert, in one read: the stored alert (the source of truth for what
@@ -14,47 +16,138 @@ pub struct StoredAlert {
     pub handled: bool,
 }
 
+/// The columns of an alert, in the order [`read`] takes them.
+const COLUMNS: &str = "a.alert_id, a.email, a.ticker, a.price, a.currency, a.threshold, \
+                       a.direction, a.market_time_ms, a.simulated";
+
 pub async fn find<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     alert_id: &str,
 ) -> Result<Option<StoredAlert>> {
-    let row = sqlx::query(
-        "SELECT a.payload, s.outcome FROM alerts a \
-         LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id WHERE a.alert_id = ?",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, s.outcome FROM alerts a \
+         LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id WHERE a.alert_id = ?"
+    ))
     .bind(alert_id)
     .fetch_optional(ex)
     .await
     .map_err(|e| Error::db("load an alert", e))?;
     let Some(row) = row else { return Ok(None) };
-    let read = || -> std::result::Result<(String, Option<String>), sqlx::Error> {
-        Ok((row.try_get(0)?, row.try_get(1)?))
-    };
-    let (payload, outcome) = read().map_err(|e| Error::db("read an alert row", e))?;
+    let outcome: Option<String> = row
+        .try_get(9)
+        .map_err(|e| Error::db("read an alert row", e))?;
     Ok(Some(StoredAlert {
-        alert: parse_payload(&payload)?,
+        alert: read(&row)?,
         handled: outcome.is_some(),
     }))
 }
 
-fn parse_payload(payload: &str) -> Result<ThresholdCrossed> {
-    serde_json::from_str(payload)
-        .map_err(|e| Error::Internal(format!("stored alert does not parse: {e}")))
+/// An alert row. A price or threshold stored as NULL (not a finite number) or an unknown
+/// direction is a row no e-mail can be made of: an internal error, as a payload that did not
+/// parse was before alerts had columns.
+fn read(row: &AnyRow) -> Result<ThresholdCrossed> {
+    type Cols = (
+        String,
+        String,
+        String,
+        Option<f64>,
+        String,
+        Option<f64>,
+        String,
+        i64,
+        i64,
+    );
+    let cols = || -> std::result::Result<Cols, sqlx::Error> {
+        Ok((
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+            row.try_get(5)?,
+            row.try_get(6)?,
+            row.try_get(7)?,
+            row.try_get(8)?,
+        ))
+    };
+    let (alert_id, email, ticker, price, currency, threshold, direction, time, simulated) =
+        cols().map_err(|e| Error::db("read an alert row", e))?;
+    let direction = match direction.as_str() {
+        "above" => Direction::Above,
+        "below" => Direction::Below,
+        other => {
+            return Err(Error::Internal(format!(
+                "stored alert {alert_id} has direction {other:?}"
+            )))
+        }
+    };
+    let (Some(price), Some(threshold)) = (price, threshold) else {
+        return Err(Error::Internal(format!(
+            "stored alert {alert_id} has no price or threshold"
+        )));
+    };
+    Ok(ThresholdCrossed {
+        alert_id,
+        email,
+        ticker,
+        price,
+        currency,
+        threshold,
+        direction,
+        market_time_ms: time,
+        simulated: simulated != 0,
+    })
 }
 
-/// Alerts whose event has not been handed to the broker yet, oldest first.
+/// Where a read of the outbox stopped: the last alert read, in outbox order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxCursor {
+    created_at_ms: i64,
+    alert_id: String,
+}
+
+/// Up to `limit` alerts whose event has not been handed to the broker yet, oldest first (in
+/// the order of the `alerts_outbox` index: no sort), after `after` when given; and the
+/// cursor of the last one. Reading on from a cursor does not wait for the batch before it to
+/// be marked published (an alert that commits behind a cursor is found by a read from the
+/// start).
 pub async fn unpublished<'e, E: Executor<'e, Database = Any>>(
     ex: E,
+    after: Option<&OutboxCursor>,
     limit: u32,
-) -> Result<Vec<ThresholdCrossed>> {
-    let payloads: Vec<String> = sqlx::query_scalar(
-        "SELECT payload FROM alerts WHERE published_at_ms IS NULL ORDER BY created_at_ms, alert_id LIMIT ?",
-    )
-    .bind(i64::from(limit))
-    .fetch_all(ex)
-    .await
-    .map_err(|e| Error::db("load unpublished alerts", e))?;
-    payloads.iter().map(|p| parse_payload(p)).collect()
+) -> Result<(Vec<ThresholdCrossed>, Option<OutboxCursor>)> {
+    let from = if after.is_some() {
+        "AND (a.created_at_ms > ? OR (a.created_at_ms = ? AND a.alert_id > ?))"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {COLUMNS}, a.created_at_ms FROM alerts a WHERE a.published_at_ms IS NULL {from} \
+         ORDER BY a.created_at_ms, a.alert_id LIMIT ?"
+    );
+    let mut query = sqlx::query(&sql);
+    if let Some(c) = after {
+        query = query
+            .bind(c.created_at_ms)
+            .bind(c.created_at_ms)
+            .bind(c.alert_id.as_str());
+    }
+    let rows = query
+        .bind(i64::from(limit))
+        .fetch_all(ex)
+        .await
+        .map_err(|e| Error::db("load unpublished alerts", e))?;
+    let alerts = rows.iter().map(read).collect::<Result<Vec<_>>>()?;
+    let cursor = match (rows.last(), alerts.last()) {
+        (Some(row), Some(alert)) => Some(OutboxCursor {
+            created_at_ms: row
+                .try_get(9)
+                .map_err(|e| Error::db("read an alert row", e))?,
+            alert_id: alert.alert_id.clone(),
+        }),
+        _ => None,
+    };
+    Ok((alerts, cursor))
 }
 
 pub async fn mark_published<'e, E: Executor<'e, Database = Any>>(
@@ -77,7 +170,6 @@ pub async fn mark_published<'e, E: Executor<'e, Database = Any>>(
         .map(|_| ())
         .map_err(|e| Error::db("mark alerts published", e))
 }
-
 /// Ids of alerts handed to the in-process bus before `before_ms` that notify never handled:
 /// the bus keeps nothing across a restart, so these are delivered again from here.
 pub async fn published_unhandled<'e, E: Executor<'e, Database = Any>>(

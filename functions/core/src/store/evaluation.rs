@@ -1,161 +1,304 @@
-//! Evaluation by sets: a quote costs work in proportion to the watchers whose state it
-//! changes, not to all watchers of its ticker. In one transaction: the ticker's last
-//! evaluated market time moves forward by compare-and-set (a redelivered or late quote is
-//! ignored as a whole, and of two replicas evaluating one quote only one proceeds); the
-//! watchers whose state changes are found by index range scans of their thresholds, per
-//! state; their states move in a few statements (each still a compare-and-set on the state);
-//! the alerts are stored in multi-row statements.
+//! Evaluation by sets, computed by the database: a quote costs work in proportion to the
+//! watchers it alerts and the subscriptions changed since the last quote, not to all watchers
+//! of its ticker, and no watcher row travels to this process.
+//!
+//! Edge-triggered alerts (evaluate's `crossing.rs`) leave a subscription, after each quote,
+//! in the state "where that quote's price stands against my band". So a subscription that
+//! was evaluated at the ticker's last price needs no state of its own: it is `tracking`, and
+//! where it stood is where that price stands. A new quote at `p` after the last price `q`
+//! alerts a tracking subscription exactly when a threshold lies between the two: rising,
+//! `q <= max < p` (above); falling, `p < min <= q` (below; `min < max` is kept by every write
+//! of the thresholds). Each is one range scan of an index on (ticker, state, threshold), and
+//! moving back inside writes nothing. A subscription whose ticker or thresholds changed since
+//! the last quote (the update re-arms it: `armed`; older rows may also hold `above` or
+//! `below`) is evaluated against its own state once, then joins the tracking ones.
+//!
+//! In one transaction: the ticker's last evaluated market time and price move forward by
+//! compare-and-set ([`claim`]; a redelivered or late quote is ignored as a whole, and of two
+//! replicas evaluating one quote only one proceeds); the alerts are stored by `INSERT …
+//! SELECT`, their ids derived in SQL from (ticker, subscription, direction, market time) as
+//! [`alert_id`] does; the subscriptions with a state of their own become tracking.
+//! `tests/evaluation.rs` checks all this against `crossing.rs`, watcher by watcher.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Executor, Row};
 
 use crate::error::{Error, Result};
-use crate::events::ThresholdCrossed;
+use crate::events::{Direction, QuoteCollected, ThresholdCrossed};
 use crate::store::Backend;
-
-/// A subscription whose state a quote changes: who to alert, and where it stood.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Watcher {
-    pub subscription_id: i64,
-    pub email: String,
-    pub min_price: Option<f64>,
-    pub max_price: Option<f64>,
-    /// `armed` (inside the band), `above` or `below`: where the last evaluated price stood.
-    pub alert_state: String,
-}
 
 /// Rows per multi-row statement: well inside SQLite's 32,766 bound parameters.
 const CHUNK: usize = 1_000;
 
-/// Claims the evaluation of `ticker` at `market_time_ms`: `false` when a quote as new or newer
-/// was already evaluated (a redelivery, a late quote, another replica).
+/// The id of one crossing: the same subscription crossing the same way at the same market
+/// time always gets this id (so a duplicate is recognisable downstream), and the database
+/// derives the same text when it stores alerts. At most 16 + 19 + 5 + 20 + 3 = 63 characters.
+pub fn alert_id(
+    ticker: &str,
+    subscription_id: i64,
+    direction: Direction,
+    market_time_ms: i64,
+) -> String {
+    format!(
+        "{ticker}/{subscription_id}/{}/{market_time_ms}",
+        direction.as_str()
+    )
+}
+
+/// Where a subscription stands, as the edge-triggered rules see it (`armed`, `above`,
+/// `below`), in SQL: a tracking one stands where the ticker's last evaluated price stands.
+/// For a query over `subscriptions s LEFT JOIN quote_evaluations e ON e.ticker = s.ticker`.
+pub const ALERT_STATE_SQL: &str = "CASE WHEN s.alert_state <> 'tracking' THEN s.alert_state \
+     WHEN s.max_price < e.price THEN 'above' \
+     WHEN s.min_price > e.price THEN 'below' ELSE 'armed' END";
+
+/// A claimed evaluation, and the price the ticker was last evaluated at (`None` for its
+/// first quote, or one evaluated before prices were kept).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Claimed {
+    pub previous_price: Option<f64>,
+}
+
+/// Claims the evaluation of `quote`: `None` when a quote as new or newer was already evaluated
+/// (a redelivery, a late quote, another replica). The row stays locked until the transaction
+/// ends (SQLite has one writer), so the price read is the one the quote follows.
 pub async fn claim(
     conn: &mut AnyConnection,
     backend: Backend,
-    ticker: &str,
-    market_time_ms: i64,
-) -> Result<bool> {
-    // The usual case first: the ticker was evaluated before. (MySQL counts the rows a WHERE
-    // matched, as sqlx asks it to, so the condition must be in the WHERE.)
-    let moved = sqlx::query(
-        "UPDATE quote_evaluations SET market_time_ms = ? WHERE ticker = ? AND market_time_ms < ?",
-    )
-    .bind(market_time_ms)
-    .bind(ticker)
-    .bind(market_time_ms)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| Error::db("claim a quote's evaluation", e))?;
-    if moved.rows_affected() > 0 {
-        return Ok(true);
-    }
-    // Its first quote, unless one was evaluated already (then that one is as new or newer).
+    quote: &QuoteCollected,
+) -> Result<Option<Claimed>> {
+    let fail = |e| Error::db("claim a quote's evaluation", e);
     let sql = format!(
-        "{} INTO quote_evaluations (ticker, market_time_ms) VALUES (?, ?)",
-        backend.insert_ignore()
+        "SELECT market_time_ms, price FROM quote_evaluations WHERE ticker = ?{}",
+        backend.for_update()
     );
-    let inserted = sqlx::query(&sql)
-        .bind(ticker)
-        .bind(market_time_ms)
-        .execute(&mut *conn)
+    let last = sqlx::query(&sql)
+        .bind(&quote.ticker)
+        .fetch_optional(&mut *conn)
         .await
-        .map_err(|e| Error::db("claim a quote's evaluation", e))?;
-    Ok(inserted.rows_affected() > 0)
-}
-
-/// The watchers of `ticker` whose state a price of `price` changes: armed ones now outside
-/// their band, and those above or below that are no longer there. Each part is a range scan
-/// of an index on (ticker, state, threshold).
-pub async fn changing_watchers(
-    conn: &mut AnyConnection,
-    ticker: &str,
-    price: f64,
-) -> Result<Vec<Watcher>> {
-    const COLUMNS: &str = "s.id, u.email, s.min_price, s.max_price, s.alert_state \
-                           FROM subscriptions s JOIN users u ON u.id = s.user_id \
-                           WHERE s.ticker = ?";
-    let sql = format!(
-        // The parts are disjoint (by state; min < max keeps the first two apart).
-        "SELECT {COLUMNS} AND s.alert_state = 'armed' AND s.max_price < ? \
-         UNION ALL SELECT {COLUMNS} AND s.alert_state = 'armed' AND s.min_price > ? \
-         UNION ALL SELECT {COLUMNS} AND s.alert_state = 'above' \
-               AND (s.max_price >= ? OR s.max_price IS NULL) \
-         UNION ALL SELECT {COLUMNS} AND s.alert_state = 'below' \
-               AND (s.min_price <= ? OR s.min_price IS NULL)"
-    );
-    let mut query = sqlx::query(&sql);
-    for _ in 0..4 {
-        query = query.bind(ticker).bind(price);
-    }
-    let rows = query
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| Error::db("load the watchers a quote moves", e))?;
-    rows.iter()
-        .map(|row| {
-            Ok(Watcher {
-                subscription_id: row.try_get(0)?,
-                email: row.try_get(1)?,
-                min_price: row.try_get(2)?,
-                max_price: row.try_get(3)?,
-                alert_state: row.try_get(4)?,
-            })
-        })
-        .collect::<std::result::Result<_, sqlx::Error>>()
-        .map_err(|e| Error::db("read a watcher row", e))
-}
-
-/// Moves the subscriptions `ids` from state `from` to `to` for the quote at
-/// `market_time_ms`; each still by compare-and-set on `from`. Returns how many moved.
-pub async fn move_states(
-    conn: &mut AnyConnection,
-    ids: &[i64],
-    from: &str,
-    to: &str,
-    market_time_ms: i64,
-) -> Result<u64> {
-    let mut moved = 0;
-    for chunk in ids.chunks(CHUNK) {
-        let marks = vec!["?"; chunk.len()].join(", ");
+        .map_err(fail)?;
+    let t = quote.market_time_ms;
+    let Some(last) = last else {
+        // The ticker's first quote, unless another replica's went in meanwhile.
         let sql = format!(
-            "UPDATE subscriptions SET alert_state = ?, evaluated_market_time_ms = ? \
-             WHERE alert_state = ? AND id IN ({marks})"
+            "{} INTO quote_evaluations (ticker, market_time_ms, price) VALUES (?, ?, ?)",
+            backend.insert_ignore()
         );
-        let mut query = sqlx::query(&sql).bind(to).bind(market_time_ms).bind(from);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        let done = query
+        let inserted = sqlx::query(&sql)
+            .bind(&quote.ticker)
+            .bind(t)
+            .bind(quote.price)
             .execute(&mut *conn)
             .await
-            .map_err(|e| Error::db("move alert states", e))?;
-        moved += done.rows_affected();
+            .map_err(fail)?;
+        let claimed = Claimed {
+            previous_price: None,
+        };
+        return Ok((inserted.rows_affected() > 0).then_some(claimed));
+    };
+    let read = || -> std::result::Result<(i64, Option<f64>), sqlx::Error> {
+        Ok((last.try_get(0)?, last.try_get(1)?))
+    };
+    let (last_time, previous_price) = read().map_err(fail)?;
+    if last_time >= t {
+        return Ok(None);
     }
-    Ok(moved)
+    // Still a compare-and-set: the WHERE holds whatever locking a backend does.
+    let moved = sqlx::query(
+        "UPDATE quote_evaluations SET market_time_ms = ?, price = ? \
+         WHERE ticker = ? AND market_time_ms < ?",
+    )
+    .bind(t)
+    .bind(quote.price)
+    .bind(&quote.ticker)
+    .bind(t)
+    .execute(&mut *conn)
+    .await
+    .map_err(fail)?;
+    Ok((moved.rows_affected() > 0).then_some(Claimed { previous_price }))
 }
 
-/// Stores alerts (the outbox of their events), many per statement; an id already stored is
-/// left as it is.
+/// The alerts one quote stored, by direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Crossings {
+    pub above: u64,
+    pub below: u64,
+}
+
+impl Crossings {
+    pub fn total(self) -> u64 {
+        self.above + self.below
+    }
+}
+
+/// Applies a claimed quote: stores the alerts of the subscriptions it moves out of their band
+/// (the outbox of their events, published later), and makes every subscription of the ticker
+/// with a state of its own a tracking one.
+pub async fn apply(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    quote: &QuoteCollected,
+    claimed: Claimed,
+    now_ms: i64,
+) -> Result<Crossings> {
+    let p = quote.price;
+    let mut crossings = Crossings::default();
+    let statement = |direction, condition, binds: &'static [Bind]| {
+        let sql = insert_alerts_sql(backend, direction, condition);
+        (sql, direction, binds)
+    };
+    let mut statements = Vec::with_capacity(4);
+    // Tracking subscriptions: a threshold between the last price and this one.
+    match claimed.previous_price {
+        Some(q) if p > q => statements.push(statement(
+            Direction::Above,
+            "s.alert_state = 'tracking' AND s.max_price >= ? AND s.max_price < ?",
+            &[Bind::Previous, Bind::Price],
+        )),
+        Some(q) if p < q => statements.push(statement(
+            Direction::Below,
+            "s.alert_state = 'tracking' AND s.min_price > ? AND s.min_price <= ? \
+             AND (s.max_price IS NULL OR s.max_price >= ?)",
+            &[Bind::Price, Bind::Previous, Bind::Price],
+        )),
+        _ => {}
+    }
+    // Subscriptions with a state of their own: outside now, and not already on that side.
+    statements.push(statement(
+        Direction::Above,
+        "s.alert_state IN ('armed', 'below') AND s.max_price < ?",
+        &[Bind::Price],
+    ));
+    statements.push(statement(
+        Direction::Below,
+        "s.alert_state IN ('armed', 'above') AND s.min_price > ? \
+         AND (s.max_price IS NULL OR s.max_price >= ?)",
+        &[Bind::Price, Bind::Price],
+    ));
+    let t = quote.market_time_ms;
+    for (sql, direction, binds) in statements {
+        let mut query = sqlx::query(&sql)
+            .bind(t)
+            .bind(p)
+            .bind(&quote.currency)
+            .bind(t)
+            .bind(i64::from(quote.simulated))
+            .bind(now_ms)
+            .bind(&quote.ticker);
+        for bind in binds {
+            query = query.bind(match bind {
+                Bind::Price => p,
+                Bind::Previous => claimed.previous_price.unwrap_or(p),
+            });
+        }
+        let stored = query
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| Error::db("store alerts", e))?
+            .rows_affected();
+        match direction {
+            Direction::Above => crossings.above += stored,
+            Direction::Below => crossings.below += stored,
+        }
+    }
+    // Where they stand now is where this price stands: from here on they track it. (Those
+    // read above are locked by that read on MySQL; SQLite has one writer.)
+    sqlx::query(
+        "UPDATE subscriptions SET alert_state = 'tracking', evaluated_market_time_ms = ? \
+         WHERE ticker = ? AND alert_state IN ('armed', 'above', 'below')",
+    )
+    .bind(t)
+    .bind(&quote.ticker)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| Error::db("start tracking subscriptions", e))?;
+    Ok(crossings)
+}
+
+/// What a `?` of a condition in [`apply`] stands for.
+#[derive(Debug, Clone, Copy)]
+enum Bind {
+    /// The quote's price.
+    Price,
+    /// The price the ticker was last evaluated at.
+    Previous,
+}
+
+/// `INSERT … SELECT` of the alerts of the subscriptions of a ticker that meet `condition`,
+/// crossing in `direction`. Binds: market time (for the id), price, currency, market time,
+/// simulated, now, ticker, then the condition's.
+fn insert_alerts_sql(backend: Backend, direction: Direction, condition: &str) -> String {
+    let dir = direction.as_str();
+    let threshold = match direction {
+        Direction::Above => "s.max_price",
+        Direction::Below => "s.min_price",
+    };
+    // The text of `alert_id`, built by the database.
+    let id = match backend {
+        Backend::MySql => format!("CONCAT(s.ticker, '/', s.id, '/{dir}/', ?)"),
+        Backend::Sqlite => format!("s.ticker || '/' || s.id || '/{dir}/' || ?"),
+    };
+    format!(
+        "{} INTO alerts (alert_id, email, ticker, price, currency, threshold, direction, \
+         market_time_ms, simulated, created_at_ms) \
+         SELECT {id}, u.email, s.ticker, ?, ?, {threshold}, '{dir}', ?, ?, ? \
+         FROM subscriptions s JOIN users u ON u.id = s.user_id \
+         WHERE s.ticker = ? AND {condition}",
+        backend.insert_ignore()
+    )
+}
+
+/// The prices a new quote of `ticker` at `market_time_ms` follows: the ticker's collected
+/// quote just before it, and the price it was last evaluated at (each `None` when unknown).
+pub async fn reference_prices<'e, E: Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    ticker: &str,
+    market_time_ms: i64,
+) -> Result<(Option<f64>, Option<f64>)> {
+    let row = sqlx::query(
+        "SELECT (SELECT price FROM quotes WHERE ticker = ? AND market_time_ms < ? \
+                 ORDER BY market_time_ms DESC LIMIT 1), \
+                (SELECT price FROM quote_evaluations WHERE ticker = ?)",
+    )
+    .bind(ticker)
+    .bind(market_time_ms)
+    .bind(ticker)
+    .fetch_one(ex)
+    .await
+    .map_err(|e| Error::db("load a ticker's previous prices", e))?;
+    let read = || -> std::result::Result<_, sqlx::Error> { Ok((row.try_get(0)?, row.try_get(1)?)) };
+    read().map_err(|e| Error::db("read a ticker's previous prices", e))
+}
+
+/// Stores alerts as they are (the outbox of their events), many per statement; an id already
+/// stored is left as it is. evaluate stores its own with [`apply`]; this stores any alert,
+/// and a price or threshold that is not a finite number as NULL (a row the outbox and notify
+/// refuse to read), since no column type holds NaN on both backends.
 pub async fn insert_alerts(
     conn: &mut AnyConnection,
     backend: Backend,
     alerts: &[ThresholdCrossed],
     now_ms: i64,
 ) -> Result<()> {
-    for chunk in alerts.chunks(CHUNK / 5) {
-        let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+    for chunk in alerts.chunks(CHUNK / 10) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let sql = format!(
-            "{} INTO alerts (alert_id, email, ticker, payload, created_at_ms) VALUES {rows}",
+            "{} INTO alerts (alert_id, email, ticker, price, currency, threshold, direction, \
+             market_time_ms, simulated, created_at_ms) VALUES {rows}",
             backend.insert_ignore()
         );
+        let finite = |v: f64| v.is_finite().then_some(v);
         let mut query = sqlx::query(&sql);
         for alert in chunk {
-            let payload = serde_json::to_string(alert)
-                .map_err(|e| Error::Internal(format!("alert does not serialise: {e}")))?;
             query = query
-                .bind(alert.alert_id.clone())
-                .bind(alert.email.clone())
-                .bind(alert.ticker.clone())
-                .bind(payload)
+                .bind(alert.alert_id.as_str())
+                .bind(alert.email.as_str())
+                .bind(alert.ticker.as_str())
+                .bind(finite(alert.price))
+                .bind(alert.currency.as_str())
+                .bind(finite(alert.threshold))
+                .bind(alert.direction.as_str())
+                .bind(alert.market_time_ms)
+                .bind(i64::from(alert.simulated))
                 .bind(now_ms);
         }
         query
@@ -164,4 +307,31 @@ pub async fn insert_alerts(
             .map_err(|e| Error::db("store alerts", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_ids_are_stable_distinct_and_fit_their_column() {
+        let a = alert_id("AAPL", 1, Direction::Above, 1000);
+        assert_eq!(a, "AAPL/1/above/1000");
+        assert_ne!(a, alert_id("AAPL", 2, Direction::Above, 1000));
+        assert_ne!(a, alert_id("AAPL", 1, Direction::Below, 1000));
+        assert_ne!(a, alert_id("AAPL", 1, Direction::Above, 2000));
+        assert_ne!(a, alert_id("MSFT", 1, Direction::Above, 1000));
+        let longest = alert_id("EURUSD=X.ABCDEFG", i64::MAX, Direction::Above, i64::MIN);
+        assert!(longest.len() <= 64, "{longest}");
+    }
+
+    #[test]
+    fn alert_ids_in_sql_bind_the_market_time_first() {
+        for backend in [Backend::MySql, Backend::Sqlite] {
+            let sql = insert_alerts_sql(backend, Direction::Below, "s.min_price > ?");
+            let select = &sql[sql.find("SELECT").unwrap_or(0)..];
+            assert!(select.contains("'/below/'"), "{sql}");
+            assert_eq!(sql.matches('?').count(), 8, "{sql}");
+        }
+    }
 }

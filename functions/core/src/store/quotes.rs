@@ -98,28 +98,38 @@ async fn one<'e, E: Executor<'e, Database = Any>>(
         .map_err(|e| Error::db("read a quote row", e))
 }
 
-/// The ticker a user watches and its latest quote, in one round trip: `None` for an unknown
-/// user, `Some((ticker, None))` when the ticker has no quotes yet. The correlated subquery
-/// reads one row from the end of the ticker's primary-key range (a correlated `MAX` would
-/// scan the whole range on MariaDB).
+/// The user's watched ticker and its newest quote — of the watch `wanted` names, or of every
+/// watch when none is named, two at most (two mean the caller must ask which). One query: the
+/// correlated subquery reads one row from the end of the ticker's primary-key range (a
+/// correlated `MAX` would scan the whole range on MariaDB). Empty: no such user, or no such
+/// watch.
 pub async fn latest_for_user<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     email: &Email,
-) -> Result<Option<(String, Option<Quote>)>> {
-    let row = sqlx::query(
+    wanted: Option<&Ticker>,
+) -> Result<Vec<(String, Option<Quote>)>> {
+    let filter = if wanted.is_some() {
+        " AND s.ticker = ?"
+    } else {
+        ""
+    };
+    let sql = format!(
         "SELECT s.ticker, q.price, q.currency, q.market_time_ms, q.collected_at_ms, q.simulated \
          FROM users u JOIN subscriptions s ON s.user_id = u.id \
          LEFT JOIN quotes q ON q.ticker = s.ticker AND q.market_time_ms = \
              (SELECT m.market_time_ms FROM quotes m WHERE m.ticker = s.ticker \
               ORDER BY m.market_time_ms DESC LIMIT 1) \
-         WHERE u.email = ? ORDER BY s.id LIMIT 1",
-    )
-    .bind(email.as_str())
-    .fetch_optional(ex)
-    .await
-    .map_err(|e| Error::db("load the latest quote of a user", e))?;
-    let Some(row) = row else { return Ok(None) };
-    let read = || -> std::result::Result<_, sqlx::Error> {
+         WHERE u.email = ?{filter} ORDER BY s.id LIMIT 2"
+    );
+    let mut query = sqlx::query(&sql).bind(email.as_str());
+    if let Some(t) = wanted {
+        query = query.bind(t.as_str());
+    }
+    let rows = query
+        .fetch_all(ex)
+        .await
+        .map_err(|e| Error::db("load the latest quote of a user", e))?;
+    let read = |row: &sqlx::any::AnyRow| -> std::result::Result<_, sqlx::Error> {
         let ticker: String = row.try_get(0)?;
         let price: Option<f64> = row.try_get(1)?;
         let quote = match price {
@@ -133,9 +143,12 @@ pub async fn latest_for_user<'e, E: Executor<'e, Database = Any>>(
                 simulated: row.try_get::<i64, _>(5)? != 0,
             }),
         };
-        Ok(Some((ticker, quote)))
+        Ok((ticker, quote))
     };
-    read().map_err(|e| Error::db("read a quote row", e))
+    rows.iter()
+        .map(read)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::db("read a quote row", e))
 }
 
 /// Newest first, at most `limit`.
@@ -226,12 +239,58 @@ pub async fn mark_published<'e, E: Executor<'e, Database = Any>>(
         .map_err(|e| Error::db("mark a quote published", e))
 }
 
-/// Every ticker somebody watches, once.
-pub async fn watched_tickers<'e, E: Executor<'e, Database = Any>>(ex: E) -> Result<Vec<String>> {
-    sqlx::query_scalar("SELECT DISTINCT ticker FROM subscriptions ORDER BY ticker")
+/// How long a symbol the market does not know is left alone before it is asked for again (it
+/// may have been listed since), unless someone adds it again sooner.
+pub const UNKNOWN_RECHECK_MS: i64 = 24 * 3_600_000;
+
+/// The tickers to collect: every watched one, except those the market said it does not know —
+/// until [`UNKNOWN_RECHECK_MS`] has passed, or a watch of it was added or changed since.
+pub async fn watched_tickers<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    now_ms: i64,
+) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT s.ticker FROM subscriptions s \
+         LEFT JOIN unknown_symbols u ON u.ticker = s.ticker \
+         WHERE u.ticker IS NULL OR u.seen_at_ms < ? OR s.updated_at_ms > u.seen_at_ms \
+         ORDER BY s.ticker",
+    )
+    .bind(now_ms.saturating_sub(UNKNOWN_RECHECK_MS))
+    .fetch_all(ex)
+    .await
+    .map_err(|e| Error::db("load watched tickers", e))
+}
+
+/// The symbols the market said it does not know.
+pub async fn unknown_symbols<'e, E: Executor<'e, Database = Any>>(ex: E) -> Result<Vec<String>> {
+    sqlx::query_scalar("SELECT ticker FROM unknown_symbols")
         .fetch_all(ex)
         .await
-        .map_err(|e| Error::db("load watched tickers", e))
+        .map_err(|e| Error::db("load unknown symbols", e))
+}
+
+/// Forgets that the market did not know `ticker`: it answered with a price.
+pub async fn forget_unknown<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    ticker: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM unknown_symbols WHERE ticker = ?")
+        .bind(ticker)
+        .execute(ex)
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::db("forget an unknown symbol", e))
+}
+
+/// Whether the market said it does not know `ticker`.
+pub async fn is_unknown<'e, E: Executor<'e, Database = Any>>(ex: E, ticker: &str) -> Result<bool> {
+    let seen: Option<i64> =
+        sqlx::query_scalar("SELECT seen_at_ms FROM unknown_symbols WHERE ticker = ?")
+            .bind(ticker)
+            .fetch_optional(ex)
+            .await
+            .map_err(|e| Error::db("look up an unknown symbol", e))?;
+    Ok(seen.is_some())
 }
 
 /// Remembers that the market does not know `ticker` (latest sighting wins).

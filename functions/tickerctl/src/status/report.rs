@@ -10,12 +10,17 @@ use super::samples::Sample;
 /// Every function of the mesh, and the gRPC service whose health stands for it.
 pub const FUNCTIONS: &[(&str, Option<&str>)] = &[
     ("register", Some("tickermesh.v1.UserCommands")),
+    ("access", Some("tickermesh.v1.UserCommands")),
     ("update", Some("tickermesh.v1.UserCommands")),
     ("delete", Some("tickermesh.v1.UserCommands")),
+    ("watch", Some("tickermesh.v1.UserCommands")),
     ("query", Some("tickermesh.v1.TickerQueries")),
     ("collect", None),
     ("evaluate", None),
     ("notify", None),
+    // HTTP only (the one-click link), no gRPC health route in the router: its health is its
+    // metrics, like the event functions'.
+    ("unsubscribe", None),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -162,6 +167,8 @@ impl Report {
                     Some(c) => write!(detail, "; last tick {:.0}s ago", c.age_seconds),
                     None => write!(detail, "; no tick yet"),
                 },
+                // Serves HTTP requests, consumes nothing: no lag to show.
+                "unsubscribe" => Ok(()),
                 _ => {
                     let waiting: f64 = lag
                         .iter()
@@ -209,7 +216,7 @@ impl Report {
         for f in &self.functions {
             let _ = writeln!(
                 out,
-                "  {:<9} {:<15} {}",
+                "  {:<12} {:<15} {}",
                 f.name,
                 f.health.as_str(),
                 f.detail
@@ -269,6 +276,7 @@ fn pods(samples: &[Sample], function: &str) -> (Health, String) {
 fn in_process(samples: &[Sample], function: &str) -> (Health, String) {
     let present = samples.iter().any(|s| match function {
         "collect" => s.name == "tickermesh_collector_iterations_total",
+        "unsubscribe" => s.name == "tickermesh_unsubscribe_requests_total",
         f => s.name == "tickermesh_events_total" && consumer(s) == f,
     });
     if present {
@@ -333,8 +341,38 @@ mod tests {
         assert_eq!(r.consumer_lag["notify/threshold-alerts"], 7.0);
         assert_eq!(r.consumer_lag["evaluate/ticker-quotes"], 4.0);
         assert_eq!(health("register"), Health::ScaledToZero, "woken, not down");
-        assert!(r.text().contains("notify    DOWN"), "{}", r.text());
+        assert!(r.text().contains("notify       DOWN"), "{}", r.text());
         assert!(r.text().contains("lag 7"), "{}", r.text());
+    }
+
+    /// unsubscribe (HTTP only, no gRPC health route) is up in the local mesh when its metrics
+    /// are there, with no lag to show; without them it is down.
+    #[test]
+    fn unsubscribe_is_judged_by_its_metrics() {
+        let samples = vec![sample(
+            "tickermesh_unsubscribe_requests_total",
+            &[("method", "POST"), ("outcome", "unsubscribed")],
+            0.0,
+        )];
+        let r = Report::build("e", "m".into(), vec![], Ok(samples), false, 0.0);
+        let f = r
+            .functions
+            .iter()
+            .find(|f| f.name == "unsubscribe")
+            .unwrap();
+        assert_eq!(f.health, Health::Up);
+        assert_eq!(f.detail, "in the mesh process");
+        let r = Report::build("e", "m".into(), vec![], Ok(vec![]), false, 0.0);
+        let f = r
+            .functions
+            .iter()
+            .find(|f| f.name == "unsubscribe")
+            .unwrap();
+        assert_eq!(f.health, Health::Down);
+        let names: Vec<&str> = FUNCTIONS.iter().map(|(n, _)| *n).collect();
+        for n in ["access", "watch", "unsubscribe"] {
+            assert!(names.contains(&n), "{n} is not in the status list");
+        }
     }
 
     #[test]
