@@ -619,6 +619,22 @@ async fn a_fourth_code_within_the_hour_is_refused(backend: Backend) {
     assert!((1..=3600).contains(&wait), "{wait}");
     assert_eq!(code_of(&ctx.store, "bomb@example.com").await, third);
     confirm(&mut c, &ctx.store, "bomb@example.com").await;
+
+    // An address nobody registered meets the same limit: it tells nothing.
+    let nobody = || RequestAccessRequest {
+        email: "nobody@example.com".into(),
+    };
+    for _ in 0..3 {
+        c.request_access(nobody())
+            .await
+            .expect("the same answer as for a known address");
+    }
+    let err = c.request_access(nobody()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    assert_eq!(
+        err.message().split(';').next(),
+        Some("too many codes e-mailed to this address")
+    );
 }
 on_both_backends!(codes_per_address, a_fourth_code_within_the_hour_is_refused);
 

@@ -15,7 +15,6 @@ fn register(email: &str, ticker: &str, min: Option<f64>, max: Option<f64>) -> Re
         ticker: ticker.into(),
         min_price: min,
         max_price: max,
-        ..Default::default()
     }
 }
 
@@ -140,7 +139,6 @@ async fn register_update_delete(backend: Backend) {
         .delete_user(bearer(
             DeleteUserRequest {
                 email: "ADA@example.com".into(),
-                ..Default::default()
             },
             &token,
         ))
@@ -154,7 +152,6 @@ async fn register_update_delete(backend: Backend) {
         c.delete_user(bearer(
             DeleteUserRequest {
                 email: "ada@example.com".into(),
-                ..Default::default()
             },
             &token,
         ))

@@ -10,11 +10,8 @@ use tickermesh::up::{self, UpConfig};
 use tickermesh_api::v1::{
     ConfirmEmailRequest, GetLatestValueRequest, RegisterUserRequest, RequestAccessRequest,
 };
-use tickermesh_collect::{CollectConfig, MarketKind};
-use tickermesh_core::config::{DatabaseConfig, ServiceConfig};
 use tickermesh_notify::{LinkSettings, MailConfig, MailSettings};
-use tickermesh_query::QueryConfig;
-use tickermesh_tests::access::{bearer, test_key, test_settings};
+use tickermesh_tests::access::bearer;
 use tickermesh_tests::smtp::{Mail, SmtpServer};
 use tickermesh_tests::yahoo::{recent_s, FakeYahoo, Reply};
 use tickermesh_tests::{eventually, on_both_backends, Backend, TestDb};
@@ -24,45 +21,21 @@ use tonic::Code;
 const ADA: &str = "ada@example.com";
 
 fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo, smtp: &SmtpServer, public: &str) -> UpConfig {
+    let base = tickermesh_tests::up::config(db, dir, yahoo);
     UpConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_owned(),
-        service: ServiceConfig {
-            shutdown_grace: Duration::from_secs(1),
-            ..ServiceConfig::new(DatabaseConfig::url(&db.url))
-        },
-        query: QueryConfig {
-            cache_ttl: Duration::ZERO,
-        },
-        collect: CollectConfig {
-            market: MarketKind::Yahoo,
-            yahoo_base_url: yahoo.base_url().parse().unwrap(),
-            yahoo_timeout: Duration::from_secs(2),
-            yahoo_rate_limit: std::num::NonZeroU32::new(10_000).unwrap(),
-            concurrency: 4,
-            breaker_failures: 3,
-            breaker_cooldown: Duration::from_secs(30),
-            quotes_topic: "ticker-quotes".into(),
-        },
-        collect_interval: Duration::from_secs(3600),
-        alerts_topic: "threshold-alerts".into(),
         mail: MailSettings {
             transport: MailConfig::Smtp {
                 url: smtp.url().into(),
                 credentials: None,
             },
-            from: "tickermesh <alerts@example.com>".parse().unwrap(),
-            retry: Default::default(),
             concurrency: 4,
+            ..base.mail.clone()
         },
-        kafka: None,
-        access: test_settings(),
-        signing: Some(test_key()),
-        watch: Default::default(),
         links: Some(LinkSettings {
             public_url: public.parse().unwrap(),
             mailto: Some("unsubscribe@example.com".parse().unwrap()),
         }),
+        ..base
     }
 }
 

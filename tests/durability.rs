@@ -63,7 +63,6 @@ async fn alert_survives(signal: &str) {
         ticker: "AAPL".into(),
         min_price: None,
         max_price: Some(250.0),
-        ..Default::default()
     };
     eventually(Duration::from_secs(30), "tickermesh up", || {
         let (mut c, r) = (commands.clone(), register.clone());
@@ -78,7 +77,6 @@ async fn alert_survives(signal: &str) {
         .confirm_email(ConfirmEmailRequest {
             email: "ada@example.com".into(),
             code,
-            ..Default::default()
         })
         .await
         .expect("confirm");

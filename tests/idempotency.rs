@@ -23,7 +23,6 @@ fn register(email: &str) -> RegisterUserRequest {
         ticker: "AAPL".into(),
         min_price: Some(100.0),
         max_price: None,
-        ..Default::default()
     }
 }
 
@@ -51,7 +50,6 @@ async fn repeat_returns_the_stored_response(backend: Backend) {
     c.delete_user(bearer(
         DeleteUserRequest {
             email: "r@example.com".into(),
-            ..Default::default()
         },
         &token,
     ))
@@ -86,7 +84,6 @@ async fn repeat_returns_the_stored_response(backend: Backend) {
         .delete_user(keyed_bearer(
             DeleteUserRequest {
                 email: "s@example.com".into(),
-                ..Default::default()
             },
             &key,
             &s_token,

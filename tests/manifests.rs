@@ -388,18 +388,8 @@ fn health_checks_reach_the_function_the_status_header_names() {
     }
 }
 
-const FUNCTIONS: [&str; 10] = [
-    "register",
-    "access",
-    "update",
-    "delete",
-    "watch",
-    "query",
-    "collect",
-    "evaluate",
-    "notify",
-    "unsubscribe",
-];
+/// Every function with an image (one list, in the harness).
+use tickermesh_tests::containers::FUNCTIONS;
 
 /// The functions that serve gRPC, behind the router.
 const GRPC_FUNCTIONS: [&str; 6] = ["register", "access", "update", "delete", "watch", "query"];

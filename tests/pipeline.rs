@@ -5,54 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tickermesh::up::{self, UpConfig};
+use tickermesh::up;
 use tickermesh_api::v1::threshold_change::Change;
 use tickermesh_api::v1::{RegisterUserRequest, ThresholdChange, UpdateUserRequest};
-use tickermesh_collect::{CollectConfig, MarketKind};
-use tickermesh_core::config::{DatabaseConfig, ServiceConfig};
-use tickermesh_notify::{MailConfig, MailSettings};
-use tickermesh_query::QueryConfig;
-use tickermesh_tests::access::{bearer, confirm, test_key, test_settings};
+use tickermesh_tests::access::{bearer, confirm};
 use tickermesh_tests::yahoo::{FakeYahoo, Reply};
 use tickermesh_tests::{eventually, on_both_backends, Backend, TestDb, TestServer};
-
-fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo) -> UpConfig {
-    UpConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_owned(),
-        service: ServiceConfig {
-            idempotency_ttl: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(1),
-            ..ServiceConfig::new(DatabaseConfig::url(&db.url))
-        },
-        query: QueryConfig {
-            cache_ttl: Duration::ZERO,
-        },
-        collect: CollectConfig {
-            market: MarketKind::Yahoo,
-            yahoo_base_url: yahoo.base_url().parse().unwrap(),
-            yahoo_timeout: Duration::from_secs(2),
-            yahoo_rate_limit: std::num::NonZeroU32::new(10_000).unwrap(),
-            concurrency: 4,
-            breaker_failures: 3,
-            breaker_cooldown: Duration::from_secs(30),
-            quotes_topic: "ticker-quotes".into(),
-        },
-        collect_interval: Duration::from_secs(3600),
-        alerts_topic: "threshold-alerts".into(),
-        mail: MailSettings {
-            transport: MailConfig::Outbox(dir.join("outbox")),
-            from: "tickermesh <alerts@example.com>".parse().unwrap(),
-            retry: Default::default(),
-            concurrency: tickermesh_notify::DEFAULT_MAIL_CONCURRENCY,
-        },
-        kafka: None,
-        access: test_settings(),
-        signing: Some(test_key()),
-        // Anything else as `tickermesh up` reads it (an empty test environment: its defaults).
-        ..UpConfig::from_env("127.0.0.1:0".parse().unwrap(), dir.to_owned()).unwrap()
-    }
-}
 
 /// The alert e-mails in the outbox (not the confirmation e-mails, which carry a code).
 fn mails(dir: &Path) -> Vec<String> {
@@ -139,7 +97,7 @@ impl Mesh {
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let yahoo = FakeYahoo::start().await;
-        let mut config = config(&db, dir.path(), &yahoo);
+        let mut config = tickermesh_tests::up::config(&db, dir.path(), &yahoo);
         if kafka {
             config.kafka = Some(tickermesh_tests::kafka::settings());
             config.collect.quotes_topic = tickermesh_tests::kafka::topic("up-quotes", 1).await;
@@ -167,7 +125,6 @@ impl Mesh {
                 ticker: "AAPL".into(),
                 min_price: Some(100.0),
                 max_price: Some(250.0),
-                ..Default::default()
             })
             .await
             .unwrap();

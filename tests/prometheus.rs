@@ -153,9 +153,9 @@ async fn a_real_prometheus_sees_the_seed_metrics_move() {
     // `tickerctl status`, from the mesh's /metrics and from Prometheus.
     let text = stdout(&tickerctl(&endpoint, &["status"]).await);
     for line in [
-        "register  serving",
-        "query     serving",
-        "collect   up",
+        "register     serving",
+        "query        serving",
+        "collect      up",
         "breaker       closed",
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
@@ -182,7 +182,7 @@ async fn a_real_prometheus_sees_the_seed_metrics_move() {
             );
         }
         let functions = report["functions"].as_array().unwrap();
-        assert_eq!(functions.len(), 7, "{report}");
+        assert_eq!(functions.len(), 10, "{report}");
     }
 }
 

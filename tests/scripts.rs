@@ -9,18 +9,8 @@ use std::process::{Command, Output};
 
 use tickermesh_tests::manifests::{parse, repo, validate};
 
-const FUNCTIONS: [&str; 10] = [
-    "register",
-    "access",
-    "update",
-    "delete",
-    "watch",
-    "query",
-    "collect",
-    "evaluate",
-    "notify",
-    "unsubscribe",
-];
+/// Every function with an image (one list, in the harness).
+use tickermesh_tests::containers::FUNCTIONS;
 
 #[test]
 fn scripts_are_shellcheck_clean() {

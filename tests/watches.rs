@@ -232,7 +232,12 @@ async fn a_user_watches_several_tickers(backend: Backend) {
     store_quote(&ctx.store, &calm).await;
     assert_eq!(evaluator.store_alerts(&calm).await.unwrap(), 0);
     let states: Vec<(String, String)> = q
-        .list_watches(bearer(ListWatchesRequest { email: email.into() }, &token))
+        .list_watches(bearer(
+            ListWatchesRequest {
+                email: email.into(),
+            },
+            &token,
+        ))
         .await
         .expect("ListWatches")
         .into_inner()
@@ -245,7 +250,10 @@ async fn a_user_watches_several_tickers(backend: Backend) {
         .collect();
     assert_eq!(
         states,
-        vec![("AAPL".into(), "armed".into()), ("MSFT".into(), "above".into())]
+        vec![
+            ("AAPL".into(), "armed".into()),
+            ("MSFT".into(), "above".into())
+        ]
     );
 
     // Remove one; the last one stays.

@@ -115,7 +115,6 @@ pub async fn confirm(
         .confirm_email(ConfirmEmailRequest {
             email: email.to_owned(),
             code,
-            ..Default::default()
         })
         .await
         .expect("ConfirmEmail")
@@ -163,7 +162,6 @@ pub async fn signed_up(
         ticker: ticker.to_owned(),
         min_price,
         max_price,
-        ..Default::default()
     };
     sign_up(client, store, request).await.1
 }

@@ -13,6 +13,7 @@ pub mod proc;
 pub mod prometheus;
 pub mod proxy;
 pub mod smtp;
+pub mod up;
 pub mod yahoo;
 
 use std::net::SocketAddr;

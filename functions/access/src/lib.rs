@@ -105,6 +105,7 @@ impl Command for RequestAccess {
         let policy = self.codes.policy.clone();
         let handover = Handover::default();
         let kept = handover.clone();
+        let unknown = self.codes.clone();
         let response = call
             .once(move |conn| {
                 Box::pin(async move {
@@ -115,6 +116,8 @@ impl Command for RequestAccess {
                         u.confirmed_at_ms.is_some() || u.created_at_ms >= expired_before
                     });
                     let Some(user) = user else {
+                        // Limited like a registered address, so the limit tells nothing.
+                        unknown.check_unknown(email.as_str())?;
                         return Ok(RequestAccessResponse {
                             code_expires_at_unix_ms: expires,
                         });

@@ -117,8 +117,10 @@ impl Collector {
         let simulated = self.market.is_simulated();
         let tickers = quotes::watched_tickers(self.store.pool(), now_unix_ms()).await?;
         // Symbols once unknown that are asked for again: a price means they are known now.
-        let unknown: std::collections::HashSet<String> =
-            quotes::unknown_symbols(self.store.pool()).await?.into_iter().collect();
+        let unknown: std::collections::HashSet<String> = quotes::unknown_symbols(self.store.pool())
+            .await?
+            .into_iter()
+            .collect();
         let mut report = TickReport {
             tickers: tickers.len(),
             simulated,

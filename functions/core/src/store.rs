@@ -186,12 +186,16 @@ impl Store {
         &self.pool
     }
 
-    /// A write transaction.
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// deferred one that reads first and writes later fails outright ("database is locked")
+    /// when a statement of another connection wrote in between, where an immediate one waits
+    /// its turn.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>> {
-        self.writer
-            .begin()
-            .await
-            .map_err(|e| Error::db("begin a transaction", e))
+        let begun = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::MySql => self.writer.begin().await,
+        };
+        begun.map_err(|e| Error::db("begin a transaction", e))
     }
 
     pub async fn ping(&self) -> Result<()> {

@@ -41,6 +41,9 @@ impl AccessSettings {
 pub struct CodeIssuer {
     pub policy: AccessPolicy,
     limiter: ClientLimiter,
+    /// Code requests for addresses nobody registered, limited like a registered address's
+    /// codes, so that the limit does not tell which addresses are registered (per replica).
+    unknown: ClientLimiter,
     publisher: Arc<dyn Publisher>,
     topic: String,
 }
@@ -50,6 +53,10 @@ impl CodeIssuer {
         Self {
             policy: settings.policy.clone(),
             limiter: ClientLimiter::new(&settings.limits),
+            unknown: ClientLimiter::new(&ClientLimits {
+                per_hour: settings.policy.codes_per_hour,
+                address_header: None,
+            }),
             publisher,
             topic: settings.topic.clone(),
         }
@@ -64,6 +71,22 @@ impl CodeIssuer {
     ) -> Result<()> {
         let client = self.limiter.client(metadata, peer);
         self.limiter.check(&client, what)
+    }
+
+    /// One more code request for `email`, an address nobody registered: RESOURCE_EXHAUSTED
+    /// past the per-address limit, as for a registered one.
+    pub fn check_unknown(&self, email: &str) -> Result<()> {
+        self.unknown
+            .check(email, "codes e-mailed to this address")
+            .map_err(|e| match e {
+                crate::Error::ResourceExhausted { retry_after, .. } => {
+                    crate::Error::ResourceExhausted {
+                        what: "too many codes e-mailed to this address".into(),
+                        retry_after,
+                    }
+                }
+                other => other,
+            })
     }
 
     /// Hands a just-issued code's e-mail to the broker. A failure is logged and left to the
