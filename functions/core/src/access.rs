@@ -14,9 +14,9 @@ mod policy;
 mod token;
 
 pub use clients::{retry_secs, ClientLimiter, ClientLimits};
-pub use issuer::{AccessSettings, CodeIssuer, Handover, UPKEEP_INTERVAL};
+pub use issuer::{AccessSettings, CodeIssuer, Handover, CODES_PER_ADDRESS, UPKEEP_INTERVAL};
 pub use outbox::{hand_over, publish_codes};
 pub use policy::{
     judge, next_send, normalize_code, same_code, AccessPolicy, SendWindow, StoredCode, Verdict,
 };
-pub use token::{bearer, random_nonce, AccessToken, TokenHash};
+pub use token::{bearer, missing, random_nonce, AccessToken, TokenHash};

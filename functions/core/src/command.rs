@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 
 use sqlx::AnyConnection;
 
-use crate::access::{bearer, TokenHash};
+use crate::access::{bearer, missing, TokenHash};
 use crate::domain::Email;
 use crate::idempotency::{fingerprint, Effect, IdempotencyKey};
 use crate::store::{users, Store};
@@ -55,10 +55,7 @@ impl Caller {
     pub fn token(&self) -> Result<&TokenHash> {
         match &self.token {
             Ok(Some(t)) => Ok(t),
-            Ok(None) => Err(Error::Unauthenticated(
-                "this call needs `authorization: Bearer <token>`: the access token ConfirmEmail gave"
-                    .into(),
-            )),
+            Ok(None) => Err(missing()),
             Err(e) => Err(Error::Unauthenticated(e.to_string())),
         }
     }

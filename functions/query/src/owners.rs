@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use tickermesh_core::access::TokenHash;
+use tickermesh_core::access::{missing, TokenHash};
 use tickermesh_core::command::authorize;
 use tickermesh_core::domain::Email;
-use tickermesh_core::{Context, Error, Result};
+use tickermesh_core::{Context, Result};
 
 #[derive(Clone)]
 pub struct Owners(Option<Cache<TokenHash, Arc<str>>>);
@@ -35,12 +35,7 @@ impl Owners {
         raw_email: &str,
     ) -> Result<Email> {
         let email = Email::parse("email", raw_email)?;
-        let token = token?.ok_or_else(|| {
-            Error::Unauthenticated(
-                "this call needs `authorization: Bearer <token>`: the access token ConfirmEmail gave"
-                    .into(),
-            )
-        })?;
+        let token = token?.ok_or_else(missing)?;
         if let Some(cache) = &self.0 {
             if let Some(owner) = cache.get(&token).await {
                 if *owner == *email.as_str() {

@@ -20,12 +20,14 @@ pub fn local_key(data_dir: &Path) -> Result<SigningKey, String> {
         Ok(text) => SigningKey::new(text.trim().as_bytes().to_vec())
             .map_err(|e| format!("{}: the key {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
             // From the OS through a new key's constructor, written as hex: the file holds what
             // `TICKERMESH_SIGNING_KEY` would.
             let random = SigningKey::generate()?;
-            bytes.copy_from_slice(&random.expose_bytes()[..32]);
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = random
+                .expose_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             write_private(&path, hex.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             SigningKey::new(hex.into_bytes())

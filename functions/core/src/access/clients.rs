@@ -87,16 +87,16 @@ impl ClientLimiter {
             .unwrap_or_else(|| "unknown".to_owned())
     }
 
-    /// One call of `client`: RESOURCE_EXHAUSTED with the wait when over the limit.
-    pub fn check(&self, client: &str, what: &str) -> Result<()> {
+    /// One call of `key`: RESOURCE_EXHAUSTED saying `refusal` and the wait when over the limit.
+    pub fn check(&self, key: &str, refusal: &str) -> Result<()> {
         if self.since_cleanup.fetch_add(1, Ordering::Relaxed) >= CLEANUP_EVERY {
             self.since_cleanup.store(0, Ordering::Relaxed);
             self.limiter.retain_recent();
         }
-        match self.limiter.check_key(&client.to_owned()) {
+        match self.limiter.check_key(&key.to_owned()) {
             Ok(()) => Ok(()),
             Err(not_until) => Err(Error::ResourceExhausted {
-                what: format!("too many {what} from this client"),
+                what: refusal.to_owned(),
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
             }),
         }
@@ -118,16 +118,18 @@ mod tests {
             per_hour: 2,
             address_header: None,
         });
-        limiter.check("10.0.0.1", "registrations").unwrap();
-        limiter.check("10.0.0.1", "registrations").unwrap();
-        let err = limiter.check("10.0.0.1", "registrations").unwrap_err();
+        limiter.check("10.0.0.1", "too many registrations").unwrap();
+        limiter.check("10.0.0.1", "too many registrations").unwrap();
+        let err = limiter
+            .check("10.0.0.1", "too many registrations")
+            .unwrap_err();
         match err {
             Error::ResourceExhausted { retry_after, .. } => {
                 assert!(retry_after > Duration::from_secs(60), "{retry_after:?}")
             }
             other => panic!("{other:?}"),
         }
-        limiter.check("10.0.0.2", "registrations").unwrap();
+        limiter.check("10.0.0.2", "too many registrations").unwrap();
     }
 
     #[test]

@@ -14,6 +14,9 @@ use crate::store::access::Issued;
 use crate::store::{users, Store};
 use crate::Result;
 
+/// What the per-address limit answers, registered address or not.
+pub const CODES_PER_ADDRESS: &str = "too many codes e-mailed to this address";
+
 /// How often the upkeep runs: codes whose e-mail could not be handed over are retried, and
 /// expired registrations dropped.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -70,23 +73,14 @@ impl CodeIssuer {
         what: &str,
     ) -> Result<()> {
         let client = self.limiter.client(metadata, peer);
-        self.limiter.check(&client, what)
+        self.limiter
+            .check(&client, &format!("too many {what} from this client"))
     }
 
     /// One more code request for `email`, an address nobody registered: RESOURCE_EXHAUSTED
     /// past the per-address limit, as for a registered one.
     pub fn check_unknown(&self, email: &str) -> Result<()> {
-        self.unknown
-            .check(email, "codes e-mailed to this address")
-            .map_err(|e| match e {
-                crate::Error::ResourceExhausted { retry_after, .. } => {
-                    crate::Error::ResourceExhausted {
-                        what: "too many codes e-mailed to this address".into(),
-                        retry_after,
-                    }
-                }
-                other => other,
-            })
+        self.unknown.check(email, CODES_PER_ADDRESS)
     }
 
     /// Hands a just-issued code's e-mail to the broker. A failure is logged and left to the

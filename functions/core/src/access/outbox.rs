@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::events::{AccessCodeRequested, Publisher};
+use crate::events::{drain_outbox, AccessCodeRequested, Publisher};
 use crate::store::access::{self, Issued};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -37,19 +37,18 @@ pub async fn hand_over(publisher: &dyn Publisher, topic: &str, code: &Issued) ->
 /// how many went.
 pub async fn publish_codes(store: &Store, publisher: &dyn Publisher, topic: &str) -> Result<usize> {
     let before = crate::now_unix_ms().saturating_sub(GRACE.as_millis() as i64);
-    let mut sent = 0;
-    loop {
-        let batch = access::pending(store.pool(), before, BATCH).await?;
-        if batch.is_empty() {
-            return Ok(sent);
-        }
-        for code in batch {
-            let event = event(code.user_id, &code.nonce)?;
-            publisher
-                .publish(topic, &code.user_id.to_string(), event)
-                .await?;
-            access::mark_published(store.pool(), &code, crate::now_unix_ms()).await?;
-            sent += 1;
-        }
-    }
+    drain_outbox(
+        || access::pending(store.pool(), before, BATCH),
+        |batch| async move {
+            for code in batch {
+                let event = event(code.user_id, &code.nonce)?;
+                publisher
+                    .publish(topic, &code.user_id.to_string(), event)
+                    .await?;
+                access::mark_published(store.pool(), &code, crate::now_unix_ms()).await?;
+            }
+            Ok(())
+        },
+    )
+    .await
 }

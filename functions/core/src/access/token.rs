@@ -59,6 +59,14 @@ impl TokenHash {
     }
 }
 
+/// UNAUTHENTICATED for a call about a user that carries no token.
+pub fn missing() -> Error {
+    Error::Unauthenticated(
+        "this call needs `authorization: Bearer <token>`: the access token ConfirmEmail gave"
+            .into(),
+    )
+}
+
 /// The token of `authorization: Bearer <token>`, hashed: `None` when the call carries none, an
 /// UNAUTHENTICATED error when the value is not a bearer token.
 pub fn bearer(metadata: &MetadataMap) -> Result<Option<TokenHash>> {
