@@ -27,7 +27,7 @@ MINIKUBE_CNI=calico
 # The KafkaSource dispatcher (a JVM) requests a whole core by default, which would leave the
 # functions too little; it gets this request instead (its limit stays).
 KAFKA_DISPATCHER_CPU_REQUEST=250m
-FUNCTIONS=(register access update delete watch query collect evaluate notify unsubscribe)
+FUNCTIONS=(register access update delete watch query collect evaluate notify unsubscribe digest retention)
 # Images are built into the cluster under dev.local, a registry Knative Serving does not resolve
 # tags at (its default registries-skipping-tag-resolving: kind.local,ko.local,dev.local): any
 # other name would be looked up at a registry that does not have it (revision ContainerMissing).

@@ -15,6 +15,7 @@ fn register(email: &str, ticker: &str, min: Option<f64>, max: Option<f64>) -> Re
         ticker: ticker.into(),
         min_price: min,
         max_price: max,
+        ..Default::default()
     }
 }
 

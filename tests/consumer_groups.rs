@@ -276,6 +276,7 @@ fn quote(ticker: &str, price: f64, market_time_ms: i64) -> QuoteCollected {
         market_time_ms,
         collected_at_ms: market_time_ms,
         simulated: false,
+        previous_close: None,
     }
 }
 
@@ -290,6 +291,8 @@ fn unknown_alert(id: &str) -> ThresholdCrossed {
         direction: Direction::Below,
         market_time_ms: 0,
         simulated: false,
+        subscription_id: None,
+        reference: None,
     }
 }
 

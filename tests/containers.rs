@@ -4,7 +4,8 @@
 //! Each answers what its Service is probed and called with and stops on SIGTERM with exit code
 //! 0; register and query complete a round trip on MariaDB, and so do AddWatch and RemoveWatch
 //! through the watch image; collect → evaluate → notify mail one alert through the tansu
-//! broker and a real SMTP server. Needs podman and runc (tests/tools.sh installs them): without them these tests
+//! broker and a real SMTP server; collect takes a collect request as its KafkaSource delivers
+//! it; digest and retention take their cron ticks, retention with the manifest's settings. Needs podman and runc (tests/tools.sh installs them): without them these tests
 //! fail.
 
 use std::ffi::OsStr;
@@ -150,6 +151,27 @@ async fn first_alert(topic: &str) -> ThresholdCrossed {
     ThresholdCrossed::from_event(&event).expect("an alert")
 }
 
+/// The retention settings knative/retention.yaml gives the function, as plain values.
+fn retention_settings() -> Vec<(&'static str, String)> {
+    let docs = tickermesh_tests::manifests::all();
+    let container = docs
+        .iter()
+        .find(|d| d.kind() == "Service" && d.name() == "tickermesh-retention")
+        .map(|d| &d.value["spec"]["template"]["spec"]["containers"][0])
+        .expect("knative/retention.yaml");
+    ["TICKERMESH_QUOTE_RETENTION", "TICKERMESH_ALERT_RETENTION"]
+        .into_iter()
+        .map(|name| {
+            let value = container["env"]
+                .as_array()
+                .and_then(|env| env.iter().find(|e| e["name"] == name))
+                .and_then(|e| e["value"].as_str())
+                .unwrap_or_else(|| panic!("knative/retention.yaml sets no {name}"));
+            (name, value.to_owned())
+        })
+        .collect()
+}
+
 /// SIGTERM stops `container` well within the grace period, with exit code 0 (137 would mean it
 /// had to be killed).
 fn stops_cleanly(f: &str, container: &Container) {
@@ -197,6 +219,9 @@ async fn every_function_image_runs_as_knative_runs_it() {
             if READS_SIGNING_KEY.contains(f) {
                 env.push(("TICKERMESH_SIGNING_KEY", SIGNING_KEY.to_owned()));
             }
+            if *f == "retention" {
+                env.extend(retention_settings());
+            }
             (*f, port, start(&images, f, port, &env))
         })
         .collect();
@@ -240,6 +265,21 @@ async fn every_function_image_runs_as_knative_runs_it() {
     };
     let r = ping(&format!("http://127.0.0.1:{}/", port("collect"))).await;
     assert_eq!(r.status(), 200, "collect takes the tick");
+    // A collect request, as its KafkaSource delivers it: a ticker nobody watches is not
+    // fetched (202); a bad one is refused (400), not retried.
+    let ty = "tickermesh.collect.requested";
+    let unwatched = serde_json::json!({"ticker": "TSLA"});
+    let r = deliver(port("collect"), ty, "collect-TSLA-1", &unwatched).await;
+    assert_eq!(r.status(), 202, "collect takes a collect request");
+    let bad = serde_json::json!({"ticker": "no such ticker!"});
+    let r = deliver(port("collect"), ty, "collect-bad-1", &bad).await;
+    assert_eq!(r.status(), 400, "a bad collect request");
+    assert_eq!(yahoo.requests(), 1, "only the tick asked the market");
+    // The scheduled functions take their ticks.
+    for f in ["digest", "retention"] {
+        let r = ping(&format!("http://127.0.0.1:{}/", port(f))).await;
+        assert_eq!(r.status(), 200, "{f} takes its tick: {:?}", r.text().await);
+    }
     // evaluate takes only a quote that was collected: stored, with a plausible market time.
     let now = tickermesh_core::now_unix_ms();
     let quote = Quote {
@@ -249,6 +289,7 @@ async fn every_function_image_runs_as_knative_runs_it() {
         market_time_ms: now - 60_000,
         collected_at_ms: now,
         simulated: false,
+        previous_close: None,
     };
     let store = db.store().await;
     let stored = quotes::insert(store.pool(), store.backend(), &quote).await;
@@ -261,6 +302,7 @@ async fn every_function_image_runs_as_knative_runs_it() {
         market_time_ms: quote.market_time_ms,
         collected_at_ms: quote.collected_at_ms,
         simulated: false,
+        previous_close: None,
     };
     let data = serde_json::to_value(&event).unwrap();
     let id = format!("AAPL@{}", event.market_time_ms);

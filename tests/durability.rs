@@ -63,6 +63,7 @@ async fn alert_survives(signal: &str) {
         ticker: "AAPL".into(),
         min_price: None,
         max_price: Some(250.0),
+        ..Default::default()
     };
     eventually(Duration::from_secs(30), "tickermesh up", || {
         let (mut c, r) = (commands.clone(), register.clone());

@@ -63,6 +63,7 @@ async fn evaluate_takes_kafkasource_deliveries() {
         market_time_ms: now - 1_000,
         collected_at_ms: now,
         simulated: false,
+        previous_close: None,
     };
     store_quote(&db.store().await, &quote).await;
     // The event's own price is not believed: the stored quote (120, above 100) is evaluated.
@@ -137,6 +138,8 @@ fn alert(id: &str, email: &str) -> ThresholdCrossed {
         direction: Direction::Below,
         market_time_ms: tickermesh_core::now_unix_ms(),
         simulated: false,
+        subscription_id: None,
+        reference: None,
     }
 }
 

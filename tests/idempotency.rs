@@ -23,6 +23,7 @@ fn register(email: &str) -> RegisterUserRequest {
         ticker: "AAPL".into(),
         min_price: Some(100.0),
         max_price: None,
+        ..Default::default()
     }
 }
 
@@ -102,12 +103,32 @@ async fn repeat_returns_the_stored_response(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
+    // With a fresh key too (on MariaDB the one-trip batch fails on the address and the general
+    // path answers).
+    let dup = c
+        .register_user(keyed(register("nokey@example.com"), &new_key()))
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists);
 
     let metrics = http_get(server.addr, "/metrics").await;
     assert!(
         metrics.contains("tickermesh_idempotent_replays_total{method=\"RegisterUser\"}"),
         "{metrics}"
     );
+    if backend == Backend::MariaDb {
+        // The first registration went in one round trip; the taken address, the general path.
+        let batches = |outcome: &str| {
+            let series = format!("tickermesh_one_trip_batches_total{{outcome=\"{outcome}\"}} ");
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        assert!(batches("committed") >= 1.0, "{metrics}");
+        assert!(batches("general") >= 1.0, "{metrics}");
+    }
 }
 on_both_backends!(repeat, repeat_returns_the_stored_response);
 

@@ -39,6 +39,7 @@ fn quote(ticker: &str, t: i64) -> QuoteCollected {
         market_time_ms: t,
         collected_at_ms: t,
         simulated: false,
+        previous_close: None,
     }
 }
 

@@ -245,6 +245,7 @@ async fn oversized_cloudevents_get_413_and_the_server_still_answers() {
             ticker: "AAPL".into(),
             min_price: None,
             max_price: Some(250.0),
+            ..Default::default()
         })
         .await;
     assert!(registered.is_ok(), "{registered:?}");

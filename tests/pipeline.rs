@@ -125,6 +125,7 @@ impl Mesh {
                 ticker: "AAPL".into(),
                 min_price: Some(100.0),
                 max_price: Some(250.0),
+                ..Default::default()
             })
             .await
             .unwrap();

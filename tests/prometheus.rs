@@ -182,7 +182,7 @@ async fn a_real_prometheus_sees_the_seed_metrics_move() {
             );
         }
         let functions = report["functions"].as_array().unwrap();
-        assert_eq!(functions.len(), 10, "{report}");
+        assert_eq!(functions.len(), 12, "{report}");
     }
 }
 

@@ -132,10 +132,11 @@ async fn users_from_before_consent_stay_confirmed_without_a_token() {
             token, None,
             "{backend:?}: no token until the owner asks for one"
         );
-        let recipient = users::recipient(store.pool(), "old@example.com")
-            .await
-            .unwrap()
-            .unwrap();
+        let recipient =
+            tickermesh_core::store::deliveries::recipient(store.pool(), "old@example.com", None)
+                .await
+                .unwrap()
+                .unwrap();
         assert!(
             recipient.confirmed && !recipient.unsubscribed,
             "{backend:?}: alerts keep going"

@@ -533,3 +533,155 @@ async fn watchlist_round_trip_from_the_cli() {
         stderr(&out)
     );
 }
+
+/// A watch's move rule and cooldown (`--move`, `--cooldown`), and the user's time zone and
+/// quiet hours (`--time-zone`, `--quiet-hours`, `--clear-quiet-hours`): the README's commands,
+/// what they print, and what the server refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_and_quiet_hours_from_the_cli() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (server, ctx) = spawn_mesh(&db).await;
+    let cli = Tickerctl::new(&server.url());
+    let email = "ada@example.com";
+
+    let out = stdout(
+        &cli.run(&[
+            "register",
+            email,
+            "AAPL",
+            "--max",
+            "250",
+            "--move",
+            "5",
+            "--cooldown",
+            "30m",
+        ])
+        .await,
+    );
+    assert!(
+        out.contains("watching AAPL (min none, max 250, move 5%, cooldown 30m)"),
+        "{out}"
+    );
+    stdout(
+        &cli.run(&["confirm", email, &code_of(&ctx.store, email).await])
+            .await,
+    );
+
+    // As the README has them.
+    let out = stdout(
+        &cli.run(&[
+            "watch",
+            "add",
+            email,
+            "NVDA",
+            "--max",
+            "200",
+            "--move",
+            "4",
+            "--cooldown",
+            "1h",
+        ])
+        .await,
+    );
+    assert!(
+        out.contains("now watches NVDA (min none, max 200, move 4%, cooldown 1h, armed)"),
+        "{out}"
+    );
+    let out = stdout(
+        &cli.run(&[
+            "update",
+            email,
+            "--time-zone",
+            "Europe/Paris",
+            "--quiet-hours",
+            "22:00-07:00",
+        ])
+        .await,
+    );
+    let shown = "watching AAPL (min none, max 250, move 5%, cooldown 30m), \
+                 quiet hours 22:00-07:00 Europe/Paris";
+    assert!(out.contains(shown), "{out}");
+
+    let out = stdout(&cli.run(&["watch", "list", email]).await);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[1].contains("MOVE") && lines[1].contains("COOLDOWN"),
+        "{out}"
+    );
+    let nvda = lines
+        .iter()
+        .find(|l| l.starts_with("NVDA "))
+        .unwrap_or_else(|| panic!("no NVDA row:\n{out}"));
+    assert!(nvda.contains(" 4% ") && nvda.contains(" 1h "), "{out}");
+    let out = stdout(&cli.run(&["--json", "watch", "list", email]).await);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let aapl = &json["watches"][0];
+    assert_eq!(
+        (aapl["ticker"].as_str(), aapl["move_percent"].as_f64()),
+        (Some("AAPL"), Some(5.0))
+    );
+    assert_eq!(aapl["cooldown_seconds"], 1800);
+
+    // As the README has them: the rules of one watch off, then the quiet hours.
+    let out = stdout(
+        &cli.run(&[
+            "update",
+            email,
+            "--watch",
+            "NVDA",
+            "--clear-move",
+            "--cooldown",
+            "0",
+        ])
+        .await,
+    );
+    assert!(out.contains("watching NVDA (min none, max 200),"), "{out}");
+    let out = stdout(
+        &cli.run(&["--json", "update", email, "--clear-quiet-hours"])
+            .await,
+    );
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["time_zone"], "Europe/Paris");
+    assert!(json["quiet_hours"].is_null(), "{json}");
+    let out = stdout(
+        &cli.run(&["update", email, "--watch", "AAPL", "--min", "100"])
+            .await,
+    );
+    assert!(
+        out.ends_with("cooldown 30m), time zone Europe/Paris\n"),
+        "{out:?}"
+    );
+
+    // The server's refusals name the field; the CLI's own checks come first.
+    for (args, said) in [
+        (
+            vec!["--quiet-hours", "22:00-24:00"],
+            "InvalidArgument: quiet_hours",
+        ),
+        (
+            vec!["--time-zone", "Mars/Olympus"],
+            "InvalidArgument: time_zone",
+        ),
+        (
+            vec!["--watch", "AAPL", "--move", "150"],
+            "InvalidArgument: move_percent",
+        ),
+        (
+            vec!["--watch", "AAPL", "--cooldown", "8days"],
+            "InvalidArgument: cooldown_seconds",
+        ),
+    ] {
+        let out = cli.run(&[&["update", email][..], &args[..]].concat()).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(said), "{args:?}: {}", stderr(&out));
+    }
+    for args in [
+        vec!["--cooldown", "30"],
+        vec!["--quiet-hours", "22:00"],
+        vec!["--move", "5", "--clear-move"],
+        vec!["--quiet-hours", "22:00-07:00", "--clear-quiet-hours"],
+    ] {
+        let out = cli.run(&[&["update", email][..], &args[..]].concat()).await;
+        assert_eq!(out.status.code(), Some(2), "a usage error: {args:?}");
+    }
+}

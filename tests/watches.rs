@@ -31,6 +31,7 @@ fn quote(ticker: &str, price: f64, at_s: i64) -> QuoteCollected {
         market_time_ms: at_s * 1000,
         collected_at_ms: at_s * 1000,
         simulated: false,
+        previous_close: None,
     }
 }
 

@@ -63,6 +63,7 @@ async fn round(n: usize, concurrency: usize) {
         collect_interval: Duration::from_secs(3600),
         // As the cluster's topics (minikube/kafka.yaml): 3 partitions.
         alerts_topic: kafka::topic("bench-alerts", 3).await,
+        collect_requests_topic: kafka::topic("bench-requests", 1).await,
         mail: MailSettings {
             transport: MailConfig::Smtp {
                 url: smtp.url().into(),
@@ -76,6 +77,7 @@ async fn round(n: usize, concurrency: usize) {
         access: test_settings(),
         signing: Some(test_key()),
         watch: Default::default(),
+        retention: Default::default(),
         links: None,
     };
     config.collect.quotes_topic = kafka::topic("bench-quotes", 3).await;

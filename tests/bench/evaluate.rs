@@ -48,6 +48,7 @@ async fn run(backend: Backend, n: usize) {
         market_time_ms: t0 + k * 60_000,
         collected_at_ms: t0,
         simulated: false,
+        previous_close: Some(100.0),
     };
     let time = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     let steps = [

@@ -103,6 +103,7 @@ async fn one_tick_1000_emails(concurrency: usize) {
         collect: collect_config(&yahoo, 8),
         collect_interval: Duration::from_secs(3600),
         alerts_topic: "threshold-alerts".into(),
+        collect_requests_topic: "collect-requests".into(),
         mail: MailSettings {
             transport: MailConfig::Smtp {
                 url: smtp.url().into(),
@@ -116,6 +117,7 @@ async fn one_tick_1000_emails(concurrency: usize) {
         access: test_settings(),
         signing: Some(test_key()),
         watch: Default::default(),
+        retention: Default::default(),
         links: None,
     };
     let mesh = up::build(&config).await.unwrap();
@@ -169,6 +171,7 @@ async fn tick_to_email() {
         collect: collect_config(&yahoo, 8),
         collect_interval: Duration::from_secs(3600),
         alerts_topic: kafka::topic("bench-alerts", 1).await,
+        collect_requests_topic: "collect-requests".into(),
         mail: MailSettings {
             transport: MailConfig::Outbox(dir.path().join("outbox")),
             from: "tickermesh <alerts@example.com>".parse().unwrap(),
@@ -179,6 +182,7 @@ async fn tick_to_email() {
         access: test_settings(),
         signing: Some(test_key()),
         watch: Default::default(),
+        retention: Default::default(),
         links: None,
     };
     let mut config = config;

@@ -2,16 +2,19 @@
 //! service it serves, AddWatch and RemoveWatch through the container for the owner of the
 //! access token only, its cap (`TICKERMESH_MAX_WATCHES`) taken from the environment, the other
 //! methods UNIMPLEMENTED, non-root with no capabilities, a clean stop on SIGTERM. It is given
-//! the database and nothing else (knative/watch.yaml): no signing key, no broker.
+//! the database and the broker (knative/watch.yaml), no signing key: a watch of a ticker with no
+//! quote yet asks collect for its first price on the collect requests' topic.
 
 use tickermesh_api::v1::user_commands_client::UserCommandsClient;
 use tickermesh_api::v1::{AddWatchRequest, RegisterUserRequest, RemoveWatchRequest};
 use tickermesh_core::access::AccessToken;
+use tickermesh_core::events::collect_request::CollectRequested;
+use tickermesh_core::kafka::record_to_event;
 use tickermesh_tests::access::{bearer, keyed_bearer};
 use tickermesh_tests::containers::{build_images, profile_dir, Container, Podman};
 use tickermesh_tests::db::register;
 use tickermesh_tests::proc::{free_port, workspace_bin};
-use tickermesh_tests::{eventually, new_key, Backend, TestDb};
+use tickermesh_tests::{eventually, kafka, new_key, Backend, TestDb};
 use tonic::Code;
 
 use super::{channel, reflected_services, serving, stops_cleanly, READY_WITHIN};
@@ -70,13 +73,16 @@ async fn the_watch_image_adds_and_removes_watches_on_mariadb() {
 
     // Two watches at most: the registration's and one more.
     let port = free_port();
-    let env = [
+    let requests = kafka::topic("collect-requests", 1).await;
+    let mut env = kafka::env();
+    env.extend([
         ("PORT", port.to_string()),
         ("TICKERMESH_DATABASE_URL", db.url.clone()),
+        ("TICKERMESH_COLLECT_REQUESTS_TOPIC", requests.clone()),
         ("TICKERMESH_MAX_WATCHES", "2".to_owned()),
         ("TICKERMESH_SHUTDOWN_GRACE_SECS", "2".to_owned()),
         ("TICKERMESH_LOG", "info,sqlx=warn".to_owned()),
-    ];
+    ]);
     let container = Container::start(&podman, &image, &env);
     container.wait_http_ok(port, "/metrics", READY_WITHIN);
     let status = container.process_status();
@@ -115,6 +121,9 @@ async fn the_watch_image_adds_and_removes_watches_on_mariadb() {
         ("MSFT", Some(500.0), None)
     );
     assert_eq!(watched().await, ["AAPL", "MSFT"]);
+    // MSFT has no quote: collect is asked for its first price.
+    let request = first_request(&requests).await;
+    assert_eq!(request.ticker, "MSFT");
     // The same key again: the stored answer, no second effect.
     let again = client
         .add_watch(keyed_bearer(add("msft", Some(500.0)), &key, &token))
@@ -160,4 +169,28 @@ async fn the_watch_image_adds_and_removes_watches_on_mariadb() {
 
     store.close().await;
     stops_cleanly("watch", &container);
+}
+
+/// The first collect request on `topic`, read as collect's KafkaSource reads it.
+async fn first_request(topic: &str) -> CollectRequested {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", kafka::brokers())
+        .set("group.id", format!("{topic}-test"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("a Kafka consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let message = tokio::time::timeout(std::time::Duration::from_secs(30), consumer.recv())
+        .await
+        .expect("a collect request on the topic")
+        .expect("a record");
+    let event = record_to_event(&message).expect("a CloudEvent");
+    assert_eq!(
+        cloudevents::AttributesReader::source(&event).to_string(),
+        "/tickermesh/watch"
+    );
+    CollectRequested::from_event(&event).expect("a collect request")
 }

@@ -80,7 +80,7 @@ proptest! {
         let parsed = parse(body.as_bytes());
         let not_found = body.contains(r#""code":"Not Found""#);
         match parsed {
-            Ok(ChartQuote::Price { price, currency, market_time_ms }) => {
+            Ok(ChartQuote::Price { price, currency, market_time_ms, .. }) => {
                 prop_assert!(!not_found);
                 prop_assert!(price.is_finite() && price > 0.0, "{price}");
                 let (p, t, c) = expected(&body).expect("a price comes from meta");

@@ -98,6 +98,7 @@ fn commands_take_or_name_the_field(backend: Backend, cases: u32) {
                         ticker,
                         min_price: min,
                         max_price: max,
+                        ..Default::default()
                     })
                     .await;
                 if let Ok(r) = &registered {

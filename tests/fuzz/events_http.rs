@@ -283,6 +283,7 @@ fn deliveries_are_answered(backend: Backend, cases: u32) {
             market_time_ms: named_time,
             collected_at_ms: named_time + 5,
             simulated: false,
+            previous_close: None,
         };
         let status = rt.block_on(async {
             register(&store, &email, "FUZZ", Some(50.0), Some(100.0)).await;

@@ -196,7 +196,7 @@ proptest! {
         currency in "[A-Z]{3}",
         simulated in any::<bool>(),
     ) {
-        let quote = QuoteCollected { ticker, price, currency, market_time_ms, collected_at_ms, simulated };
+        let quote = QuoteCollected { ticker, price, currency, market_time_ms, collected_at_ms, simulated, previous_close: None };
         let event = quote.to_event().unwrap();
         let record = Record {
             headers: vec![

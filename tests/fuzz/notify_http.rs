@@ -59,6 +59,8 @@ fn stored_alert() -> impl Strategy<Value = ThresholdCrossed> {
                     direction,
                     market_time_ms,
                     simulated,
+                    subscription_id: None,
+                    reference: None,
                 }
             },
         )

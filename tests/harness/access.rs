@@ -162,6 +162,7 @@ pub async fn signed_up(
         ticker: ticker.to_owned(),
         min_price,
         max_price,
+        ..Default::default()
     };
     sign_up(client, store, request).await.1
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Every function that has an image, as `tickermesh-<f>`: the ones minikube/up.sh builds and
 /// deploys.
-pub const FUNCTIONS: [&str; 10] = [
+pub const FUNCTIONS: [&str; 12] = [
     "register",
     "access",
     "update",
@@ -31,6 +31,8 @@ pub const FUNCTIONS: [&str; 10] = [
     "evaluate",
     "notify",
     "unsubscribe",
+    "digest",
+    "retention",
 ];
 
 /// Names of everything the tests create start with this, then the creating process id.

@@ -104,6 +104,7 @@ pub async fn insert_prices(store: &Store, ticker: &str, prices: &[f64]) {
             market_time_ms: t,
             collected_at_ms: t + 5,
             simulated: false,
+            previous_close: None,
         };
         let stored = quotes::insert(store.pool(), store.backend(), &quote)
             .await
@@ -128,6 +129,7 @@ pub async fn register(
         &Email::parse("email", email).expect("email"),
         &Ticker::parse("ticker", ticker).expect("ticker"),
         Thresholds::new(min, max).expect("thresholds"),
+        Default::default(),
         tickermesh_core::now_unix_ms(),
         0,
     )

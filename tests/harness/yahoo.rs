@@ -1,5 +1,6 @@
 //! A local HTTP server that speaks Yahoo Finance's chart API (real response shapes), with
-//! per-symbol answers, injectable latency and failures, and a request counter.
+//! per-symbol answers, injectable latency and failures, and a request counter. A price's
+//! `chartPreviousClose` is the price itself unless a test sets the symbol's own.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tickermesh_collect::chart::{not_found_body, success_body};
+use tickermesh_collect::chart::{not_found_body, success_body_with_close};
 
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -30,6 +31,8 @@ pub enum Reply {
 #[derive(Default)]
 struct Inner {
     replies: Mutex<HashMap<String, Reply>>,
+    /// `chartPreviousClose` per symbol (`None`: left out of the answer).
+    previous_closes: Mutex<HashMap<String, Option<f64>>>,
     latency: Mutex<Duration>,
     requests: AtomicUsize,
     /// When each request arrived.
@@ -54,13 +57,20 @@ async fn chart(Path(symbol): Path<String>, State(inner): State<Arc<Inner>>) -> R
         tokio::time::sleep(latency).await;
     }
     let reply = inner.replies.lock().unwrap().get(&symbol).cloned();
+    let close = inner.previous_closes.lock().unwrap().get(&symbol).copied();
     match reply.unwrap_or(Reply::NotFound) {
         Reply::Price {
             price,
             market_time_s,
         } => (
             StatusCode::OK,
-            success_body(&symbol, price, "USD", market_time_s),
+            success_body_with_close(
+                &symbol,
+                price,
+                close.unwrap_or(Some(price)),
+                "USD",
+                market_time_s,
+            ),
         )
             .into_response(),
         Reply::NotFound => (StatusCode::NOT_FOUND, not_found_body()).into_response(),
@@ -100,6 +110,15 @@ impl FakeYahoo {
             .lock()
             .unwrap()
             .insert(symbol.to_owned(), reply);
+    }
+
+    /// The `chartPreviousClose` of `symbol`'s answers from now on; `None` leaves it out.
+    pub fn set_previous_close(&self, symbol: &str, close: Option<f64>) {
+        self.inner
+            .previous_closes
+            .lock()
+            .unwrap()
+            .insert(symbol.to_owned(), close);
     }
 
     pub fn set_latency(&self, latency: Duration) {

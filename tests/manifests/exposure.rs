@@ -41,6 +41,8 @@ const EXPOSURE: &[(&str, &str, Exposure)] = &[
     ("serving.knative.dev/v1", "tickermesh-collect", Internal),
     ("serving.knative.dev/v1", "tickermesh-evaluate", Internal),
     ("serving.knative.dev/v1", "tickermesh-notify", Internal),
+    ("serving.knative.dev/v1", "tickermesh-digest", Internal),
+    ("serving.knative.dev/v1", "tickermesh-retention", Internal),
     // The one-click unsubscribe link of every alert e-mail: mail clients POST to it from
     // anywhere (RFC 8058). Its pods, like every function's, take requests only from Kourier.
     ("serving.knative.dev/v1", "tickermesh-unsubscribe", Public),
@@ -409,25 +411,28 @@ fn mysql_and_kafka_admit_exactly_the_pods_that_use_them() {
             .collect::<BTreeSet<_>>()
     };
 
-    // MySQL: every workload with the database URL, which is all ten functions.
+    // MySQL: every workload with the database URL, which is all twelve functions.
     let db = components_using(&docs, "TICKERMESH_DATABASE_URL", "mysql");
     assert_eq!(db, FUNCTIONS.iter().map(|f| (*f).to_owned()).collect());
     admits_exactly(&docs, "mysql", 3306, &tickermesh_peers(&docs, &db));
 
     // Kafka: every workload that names the broker (the event functions, register and access,
-    // which publish the confirmation-code events, the topic Job), KEDA's
-    // operator (the lag that wakes evaluate and notify), and Knative's KafkaSource dispatcher
-    // and controller for the KafkaSource variant.
+    // which publish the confirmation-code events, access and watch, which publish collect
+    // requests, digest, the topic Job), KEDA's operator (the lag that wakes evaluate and
+    // notify), and Knative's KafkaSource dispatcher and controller (collect's requests; evaluate
+    // and notify in the KafkaSource variant).
     let kafka = components_using(&docs, "tickermesh-kafka", "kafka");
     assert_eq!(
         kafka,
         set(&[
             "access",
             "collect",
+            "digest",
             "evaluate",
             "kafka-topics",
             "notify",
-            "register"
+            "register",
+            "watch"
         ])
     );
     let mut clients = tickermesh_peers(&docs, &kafka);
@@ -484,8 +489,8 @@ fn function_pods_admit_only_knatives_data_path_and_prometheus() {
         checked += 1;
     }
     assert_eq!(
-        checked, 12,
-        "8 Knative Services, 2 KafkaSource Services, 2 KEDA Deployments"
+        checked, 14,
+        "10 Knative Services, 2 KafkaSource Services, 2 KEDA Deployments"
     );
 }
 

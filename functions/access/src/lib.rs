@@ -14,6 +14,7 @@ use tickermesh_core::access::{
 };
 use tickermesh_core::command::{serves, Call, Command, UserCommandsService};
 use tickermesh_core::domain::Email;
+use tickermesh_core::events::collect_request::CollectRequests;
 use tickermesh_core::server::{GrpcApp, Router};
 use tickermesh_core::signing::SigningKey;
 use tickermesh_core::store::{access, users};
@@ -33,6 +34,9 @@ fn rejected() -> Error {
 pub struct Confirm {
     codes: Arc<CodeIssuer>,
     key: SigningKey,
+    /// Asks collect for the first price of the confirmed user's tickers that have none, after
+    /// the commit (none: the next tick).
+    first_prices: Option<Arc<CollectRequests>>,
 }
 
 #[async_trait::async_trait]
@@ -69,6 +73,11 @@ impl Command for Confirm {
                 tx.commit()
                     .await
                     .map_err(|e| Error::db("commit a confirmation", e))?;
+                // From now on the user reads prices and is mailed alerts: its first ones now.
+                if let Some(first_prices) = &self.first_prices {
+                    let source = "/tickermesh/access";
+                    first_prices.for_user(store, code.user_id, source).await;
+                }
                 Ok(ConfirmEmailResponse {
                     user: Some(user.into()),
                     access_token: token.reveal(),
@@ -150,7 +159,20 @@ impl Confirm {
     /// Exports the codes' outcome counter at zero.
     pub fn new(codes: Arc<CodeIssuer>, key: SigningKey) -> Self {
         metrics::init();
-        Self { codes, key }
+        Self {
+            codes,
+            key,
+            first_prices: None,
+        }
+    }
+
+    /// Once an address is confirmed, asks collect for the first price of its tickers that have
+    /// none (see `tickermesh_core::events::collect_request`).
+    pub fn with_first_prices(self, first_prices: Arc<CollectRequests>) -> Self {
+        Self {
+            first_prices: Some(first_prices),
+            ..self
+        }
     }
 }
 
@@ -162,8 +184,18 @@ impl RequestAccess {
 
 /// Both commands of the access function.
 pub fn commands(ctx: Arc<Context>, codes: Arc<CodeIssuer>, key: SigningKey) -> UserCommandsService {
+    let confirm = Confirm::new(codes.clone(), key);
+    commands_with(ctx, codes, confirm)
+}
+
+/// Both commands, ConfirmEmail served by this `Confirm` (e.g. one that asks for first prices).
+pub fn commands_with(
+    ctx: Arc<Context>,
+    codes: Arc<CodeIssuer>,
+    confirm: Confirm,
+) -> UserCommandsService {
     UserCommandsService {
-        confirm_email: serves(Confirm::new(codes.clone(), key)),
+        confirm_email: serves(confirm),
         request_access: serves(RequestAccess::new(codes)),
         ..UserCommandsService::new(ctx)
     }
@@ -171,8 +203,14 @@ pub fn commands(ctx: Arc<Context>, codes: Arc<CodeIssuer>, key: SigningKey) -> U
 
 /// The function's whole HTTP surface, ready to serve on a listener.
 pub async fn router(ctx: Arc<Context>, codes: Arc<CodeIssuer>, key: SigningKey) -> Router {
+    let confirm = Confirm::new(codes.clone(), key);
+    router_with(ctx, codes, confirm).await
+}
+
+/// [`router`] with ConfirmEmail served by this `Confirm`.
+pub async fn router_with(ctx: Arc<Context>, codes: Arc<CodeIssuer>, confirm: Confirm) -> Router {
     GrpcApp::new()
-        .service(commands(ctx, codes, key).server())
+        .service(commands_with(ctx, codes, confirm).server())
         .router()
         .await
 }

@@ -1,7 +1,10 @@
 //! Yahoo Finance's chart API (`/v8/finance/chart/{symbol}`): the part of the JSON we read.
 //!
 //! Success: `chart.result[0].meta` holds `regularMarketPrice`, `regularMarketTime` (Unix
-//! seconds) and `currency`; the series next to it may hold `null`s, which we never read.
+//! seconds) and `currency`; the series next to it may hold `null`s, which we never read. The
+//! previous session's close is `chartPreviousClose` (and `previousClose` on some answers):
+//! the reference of percent-move rules, optional, so a missing or odd one never costs the
+//! quote.
 //! Unknown symbol: HTTP 404 with `chart.error.code = "Not Found"` and `chart.result = null`.
 
 use serde::Deserialize;
@@ -28,6 +31,22 @@ struct Meta {
     currency: Option<String>,
     regular_market_price: Option<f64>,
     regular_market_time: Option<i64>,
+    /// Read as any JSON value: a previous close of the wrong type is no previous close, not a
+    /// body that fails to parse.
+    previous_close: Option<serde_json::Value>,
+    chart_previous_close: Option<serde_json::Value>,
+}
+
+impl Meta {
+    /// `previousClose` when it is a positive number, else `chartPreviousClose` when it is one.
+    fn previous_close(&self) -> Option<f64> {
+        let positive = |v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .and_then(serde_json::Value::as_f64)
+                .filter(|c| c.is_finite() && *c > 0.0)
+        };
+        positive(&self.previous_close).or_else(|| positive(&self.chart_previous_close))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +62,8 @@ pub enum ChartQuote {
         price: f64,
         currency: String,
         market_time_ms: i64,
+        /// The previous session's close, when the answer has a sane one.
+        previous_close: Option<f64>,
     },
     /// The symbol does not exist.
     NotFound,
@@ -83,6 +104,7 @@ pub fn parse(body: &[u8]) -> Result<ChartQuote, ParseError> {
     match (meta.regular_market_price, meta.regular_market_time) {
         (Some(price), Some(time)) if price.is_finite() && price > 0.0 => Ok(ChartQuote::Price {
             price,
+            previous_close: meta.previous_close(),
             currency: meta.currency.unwrap_or_else(|| "USD".to_owned()),
             market_time_ms: time.saturating_mul(1000),
         }),
@@ -90,9 +112,21 @@ pub fn parse(body: &[u8]) -> Result<ChartQuote, ParseError> {
     }
 }
 
-/// A chart body of the real shape, for the simulated market and for tests.
+/// A chart body of the real shape, for the simulated market and for tests; its previous close
+/// is the price.
 pub fn success_body(symbol: &str, price: f64, currency: &str, market_time_s: i64) -> String {
-    serde_json::json!({
+    success_body_with_close(symbol, price, Some(price), currency, market_time_s)
+}
+
+/// [`success_body`] with `chartPreviousClose` given, or left out with `None`.
+pub fn success_body_with_close(
+    symbol: &str,
+    price: f64,
+    previous_close: Option<f64>,
+    currency: &str,
+    market_time_s: i64,
+) -> String {
+    let mut body = serde_json::json!({
         "chart": {
             "result": [{
                 "meta": {
@@ -102,7 +136,7 @@ pub fn success_body(symbol: &str, price: f64, currency: &str, market_time_s: i64
                     "instrumentType": "EQUITY",
                     "regularMarketPrice": price,
                     "regularMarketTime": market_time_s,
-                    "chartPreviousClose": price,
+                    "chartPreviousClose": previous_close,
                     "dataGranularity": "1d",
                     "range": "1d"
                 },
@@ -114,8 +148,14 @@ pub fn success_body(symbol: &str, price: f64, currency: &str, market_time_s: i64
             }],
             "error": null
         }
-    })
-    .to_string()
+    });
+    if previous_close.is_none() {
+        let meta = body.pointer_mut("/chart/result/0/meta");
+        if let Some(meta) = meta.and_then(serde_json::Value::as_object_mut) {
+            meta.remove("chartPreviousClose");
+        }
+    }
+    body.to_string()
 }
 
 /// The body Yahoo sends with HTTP 404 for an unknown symbol.
@@ -141,9 +181,67 @@ mod tests {
             ChartQuote::Price {
                 price: 189.25,
                 currency: "USD".into(),
-                market_time_ms: 1_700_000_000_000
+                market_time_ms: 1_700_000_000_000,
+                previous_close: Some(189.25),
             }
         );
+    }
+
+    #[test]
+    fn previous_close_table() {
+        // (meta fields beside the price, previous close read)
+        let cases: &[(&str, Option<f64>)] = &[
+            (r#""chartPreviousClose":180.5"#, Some(180.5)),
+            (
+                r#""previousClose":181,"chartPreviousClose":180.5"#,
+                Some(181.0),
+            ),
+            (
+                r#""previousClose":0,"chartPreviousClose":180.5"#,
+                Some(180.5),
+            ),
+            (
+                r#""previousClose":-2,"chartPreviousClose":180.5"#,
+                Some(180.5),
+            ),
+            (
+                r#""previousClose":null,"chartPreviousClose":180.5"#,
+                Some(180.5),
+            ),
+            (
+                r#""previousClose":"181","chartPreviousClose":180.5"#,
+                Some(180.5),
+            ),
+            (r#""previousClose":181"#, Some(181.0)),
+            (r#""chartPreviousClose":0"#, None),
+            (r#""chartPreviousClose":"x""#, None),
+            (r#""chartPreviousClose":{"a":1}"#, None),
+            (r#""other":1"#, None),
+        ];
+        for &(fields, expected) in cases {
+            let body = format!(
+                r#"{{"chart":{{"result":[{{"meta":{{"currency":"USD","regularMarketPrice":190,"regularMarketTime":1,{fields}}}}}],"error":null}}}}"#
+            );
+            match parse(body.as_bytes()) {
+                Ok(ChartQuote::Price { previous_close, .. }) => {
+                    assert_eq!(previous_close, expected, "{fields}")
+                }
+                other => panic!("{fields}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bodies_with_and_without_a_previous_close() {
+        let with = success_body_with_close("AAPL", 105.2, Some(100.0), "USD", 1);
+        let without = success_body_with_close("AAPL", 105.2, None, "USD", 1);
+        assert!(!without.contains("chartPreviousClose"), "{without}");
+        let close = |body: &str| match parse(body.as_bytes()) {
+            Ok(ChartQuote::Price { previous_close, .. }) => previous_close,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(close(&with), Some(100.0));
+        assert_eq!(close(&without), None);
     }
 
     #[test]

@@ -4,12 +4,16 @@
 //!
 //! Quotes are their own outbox: a stored quote keeps `published_at_ms` NULL until its event is
 //! handed to the broker, and every tick first sends what an earlier one could not.
+//!
+//! Beside the tick it takes collect requests (`tickermesh.collect.requested`): the first price
+//! of a ticker someone just started watching, fetched at once ([`request`]).
 
 pub mod breaker;
 pub mod chart;
 pub mod config;
 pub mod market;
 mod metrics;
+pub mod request;
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use axum::Json;
 use cloudevents::{AttributesReader, Event};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
+use tickermesh_core::events::collect_request::COLLECT_REQUESTED;
 use tickermesh_core::events::{drain_outbox, Publisher};
 use tickermesh_core::server::{metrics_router, Router};
 use tickermesh_core::store::quotes::{self, Quote};
@@ -29,6 +34,7 @@ use tokio::sync::Mutex;
 
 pub use config::{CollectConfig, MarketKind};
 pub use market::{Fetch, Market};
+pub use request::{RequestHandler, Requested};
 
 use crate::breaker::Breaker;
 use crate::market::{SimMarket, Yahoo, YahooConfig};
@@ -61,6 +67,8 @@ pub struct Collector {
     topic: String,
     concurrency: usize,
     running: Mutex<()>,
+    /// Tickers just fetched for a collect request.
+    recent: request::Recent,
 }
 
 impl Collector {
@@ -88,6 +96,7 @@ impl Collector {
             topic: config.quotes_topic.clone(),
             concurrency: config.concurrency,
             running: Mutex::new(()),
+            recent: request::Recent::default(),
         })
     }
 
@@ -136,48 +145,8 @@ impl Collector {
             })
             .buffer_unordered(self.concurrency);
         while let Some((ticker, fetch)) = fetched.next().await {
-            let collected_at_ms = now_unix_ms();
-            match fetch {
-                Fetch::Quote {
-                    price,
-                    currency,
-                    market_time_ms,
-                } => {
-                    report.quotes += 1;
-                    if unknown.contains(&ticker) {
-                        quotes::forget_unknown(self.store.pool(), &ticker).await?;
-                    }
-                    let quote = Quote {
-                        ticker,
-                        price,
-                        currency,
-                        market_time_ms,
-                        collected_at_ms,
-                        simulated,
-                    };
-                    if quotes::insert(self.store.pool(), self.store.backend(), &quote).await? {
-                        report.stored += 1;
-                        METRICS.quotes_stored.inc();
-                        self.publish(&quote).await?;
-                        report.published += 1;
-                    }
-                }
-                Fetch::NotFound => {
-                    report.not_found += 1;
-                    tracing::info!(%ticker, "the market does not know this symbol");
-                    quotes::record_unknown(&self.store, &ticker, collected_at_ms).await?;
-                }
-                Fetch::NoPrice => report.no_price += 1,
-                Fetch::Invalid(reason) => {
-                    report.invalid += 1;
-                    tracing::warn!(%ticker, %reason, "the market data service sent an absurd quote; refused");
-                }
-                Fetch::UpstreamError(reason) => {
-                    report.upstream_errors += 1;
-                    tracing::warn!(%ticker, %reason, "market data request failed");
-                }
-                Fetch::BreakerOpen => report.breaker_open += 1,
-            }
+            let was_unknown = unknown.contains(&ticker);
+            self.take(ticker, fetch, was_unknown, &mut report).await?;
         }
         tracing::info!(
             ?report,
@@ -185,6 +154,62 @@ impl Collector {
             if simulated { " (simulated prices)" } else { "" }
         );
         Ok(report)
+    }
+
+    /// What one fetch of `ticker` gave, stored and published (a fresh quote), recorded (an
+    /// unknown symbol) or counted. `was_unknown`: the market once said it does not know it.
+    async fn take(
+        &self,
+        ticker: String,
+        fetch: Fetch,
+        was_unknown: bool,
+        report: &mut TickReport,
+    ) -> Result<()> {
+        let collected_at_ms = now_unix_ms();
+        match fetch {
+            Fetch::Quote {
+                price,
+                currency,
+                market_time_ms,
+                previous_close,
+            } => {
+                report.quotes += 1;
+                if was_unknown {
+                    quotes::forget_unknown(self.store.pool(), &ticker).await?;
+                }
+                let quote = Quote {
+                    ticker,
+                    price,
+                    currency,
+                    market_time_ms,
+                    collected_at_ms,
+                    simulated: self.market.is_simulated(),
+                    previous_close,
+                };
+                if quotes::insert(self.store.pool(), self.store.backend(), &quote).await? {
+                    report.stored += 1;
+                    METRICS.quotes_stored.inc();
+                    self.publish(&quote).await?;
+                    report.published += 1;
+                }
+            }
+            Fetch::NotFound => {
+                report.not_found += 1;
+                tracing::info!(%ticker, "the market does not know this symbol");
+                quotes::record_unknown(&self.store, &ticker, collected_at_ms).await?;
+            }
+            Fetch::NoPrice => report.no_price += 1,
+            Fetch::Invalid(reason) => {
+                report.invalid += 1;
+                tracing::warn!(%ticker, %reason, "the market data service sent an absurd quote; refused");
+            }
+            Fetch::UpstreamError(reason) => {
+                report.upstream_errors += 1;
+                tracing::warn!(%ticker, %reason, "market data request failed");
+            }
+            Fetch::BreakerOpen => report.breaker_open += 1,
+        }
+        Ok(())
     }
 
     /// Publishes every stored quote whose event has not gone out, oldest first, marking each
@@ -214,10 +239,14 @@ impl Collector {
     }
 }
 
-/// `POST /`: the tick, any CloudEvent in binary or structured mode (a malformed one is
-/// answered 400 by the extractor). 200 with the report when handled, 503 when it must be
-/// retried.
+/// `POST /`: a collect request (`tickermesh.collect.requested`: 202, 400 when invalid, 503 when
+/// it must be delivered again), else the tick: any other CloudEvent in binary or structured
+/// mode (a malformed one is answered 400 by the extractor), 200 with the report when handled,
+/// 503 when it must be retried.
 async fn tick(State(collector): State<Arc<Collector>>, event: Event) -> axum::response::Response {
+    if event.ty() == COLLECT_REQUESTED {
+        return request::receive(collector, event).await;
+    }
     tracing::debug!(ty = event.ty(), source = %event.source(), id = event.id(), "tick");
     match collector.collect().await {
         Ok(report) => Json(report).into_response(),
@@ -225,8 +254,11 @@ async fn tick(State(collector): State<Arc<Collector>>, event: Event) -> axum::re
     }
 }
 
-/// `POST <path>`: the tick endpoint alone (the local mesh mounts it at `/collect`).
+/// `POST <path>`: the tick endpoint alone, collect requests included (the local mesh mounts it
+/// at `/collect`).
 pub fn tick_router(path: &str, collector: Arc<Collector>) -> Router {
+    // The collect requests' series, at zero from the start.
+    tickermesh_core::metrics::init_events("collect");
     Router::new().route(path, post(tick)).with_state(collector)
 }
 

@@ -21,6 +21,8 @@ pub enum Fetch {
         price: f64,
         currency: String,
         market_time_ms: i64,
+        /// The previous session's close: the reference of percent-move rules.
+        previous_close: Option<f64>,
     },
     NotFound,
     NoPrice,
@@ -105,6 +107,7 @@ fn checked(fetch: Fetch, now_ms: i64) -> Fetch {
             price,
             ref currency,
             market_time_ms,
+            ..
         } => match check_quote(price, currency, market_time_ms, now_ms) {
             Ok(()) => fetch,
             Err(e) => Fetch::Invalid(e.to_string()),

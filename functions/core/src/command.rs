@@ -23,7 +23,8 @@ use sqlx::AnyConnection;
 use crate::access::{bearer, missing, TokenHash};
 use crate::domain::Email;
 use crate::idempotency::{fingerprint, Effect, IdempotencyKey};
-use crate::store::{users, Store};
+use crate::store::batch::Batch;
+use crate::store::{users, Backend, Store};
 use crate::{metrics, Context, Error, Result};
 
 /// Who makes a call: the access token it carries (hashed), its metadata and its peer address.
@@ -90,6 +91,34 @@ impl Call<'_> {
     /// command's record is looked at, so a caller without the token never sees a response.
     pub async fn authorize(&self, email: &Email) -> Result<()> {
         authorize(&self.ctx.store, self.caller.token()?, email).await
+    }
+
+    /// Where the store takes a batch in one round trip (MySQL) and the call has a key: runs
+    /// `batch` with the key and `response` recorded, at most once
+    /// ([`crate::idempotency::Idempotency::execute_batch`]). `Ok(None)`: not done, take the
+    /// general path ([`Self::once`]), which also answers a repeat of the key.
+    pub async fn in_one_trip<R: prost::Message>(
+        &self,
+        batch: Batch,
+        response: &R,
+        returning: &str,
+    ) -> Result<Option<Vec<i64>>> {
+        let Some(key) = self.key else {
+            return Ok(None);
+        };
+        if self.ctx.store.backend() != Backend::MySql {
+            return Ok(None);
+        }
+        self.ctx
+            .idempotency
+            .execute_batch(
+                &self.ctx.store,
+                (key, self.method, &self.request_hash),
+                batch,
+                response,
+                returning,
+            )
+            .await
     }
 
     /// Runs `effect` at most once per idempotency key, inside the transaction that records the

@@ -2,6 +2,7 @@
 
 use tickermesh_api::v1;
 
+use crate::domain::{Cooldown, QuietHours};
 use crate::store::{quotes::Quote, users::User, watches::Watch};
 
 impl From<User> for v1::User {
@@ -15,6 +16,13 @@ impl From<User> for v1::User {
             updated_at_unix_ms: u.updated_at_ms,
             confirmed: u.confirmed_at_ms.is_some(),
             unsubscribed: u.unsubscribed_at_ms.is_some(),
+            move_percent: u.move_percent,
+            cooldown_seconds: Cooldown::from_ms(u.cooldown_ms).seconds(),
+            time_zone: u.time_zone,
+            quiet_hours: u.quiet_hours.map(|q| v1::QuietHours {
+                start: QuietHours::format(q.start_min()),
+                end: QuietHours::format(q.end_min()),
+            }),
         }
     }
 }
@@ -41,6 +49,8 @@ impl From<Watch> for v1::Watch {
             alert_state: w.alert_state,
             created_at_unix_ms: w.created_at_ms,
             updated_at_unix_ms: w.updated_at_ms,
+            move_percent: w.move_percent,
+            cooldown_seconds: Cooldown::from_ms(w.cooldown_ms).seconds(),
         }
     }
 }

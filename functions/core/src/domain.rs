@@ -20,10 +20,14 @@ macro_rules! text_value {
 
 mod email;
 mod limits;
+mod quiet;
+mod rules;
 mod thresholds;
 mod ticker;
 
 pub use email::Email;
 pub use limits::Count;
+pub use quiet::{QuietHours, ZoneName, QUIET_HOURS_FIELD, TIME_ZONE_FIELD};
+pub use rules::{Cooldown, MovePercent, WatchRules, COOLDOWN_FIELD, MOVE_FIELD};
 pub use thresholds::{ThresholdChange, Thresholds};
 pub use ticker::Ticker;

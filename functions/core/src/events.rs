@@ -6,7 +6,9 @@
 
 mod bus;
 pub mod checks;
+pub mod collect_request;
 pub mod commits;
+mod digest;
 pub(crate) mod handler;
 pub mod keyed;
 
@@ -14,6 +16,7 @@ use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub use bus::{ChannelBus, PublishError, Publisher};
+pub use digest::{DigestDue, DIGEST_DUE};
 pub use handler::{
     consume_channel, event_router, handle_counted, handle_until_done, redelivery_delays, Done,
     EventHandler, HandleError,
@@ -39,6 +42,10 @@ pub struct QuoteCollected {
     /// True when the price comes from the simulated market, never from an exchange.
     #[serde(default)]
     pub simulated: bool,
+    /// The previous session's close, as the market gave it: the reference of percent-move
+    /// rules. Absent in events from before it was collected, and when the market had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_close: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,14 +55,32 @@ pub enum Direction {
     Above,
     /// The price fell below the lower threshold.
     Below,
+    /// The price rose from the previous close by the watch's move percent or more.
+    Up,
+    /// The price fell from the previous close by the watch's move percent or more.
+    Down,
 }
 
 impl Direction {
+    pub const ALL: [Direction; 4] = [Self::Above, Self::Below, Self::Up, Self::Down];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Above => "above",
             Self::Below => "below",
+            Self::Up => "up",
+            Self::Down => "down",
         }
+    }
+
+    /// The direction `as_str` writes, `None` for any other text.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// A percent move from the previous close, not a price threshold.
+    pub fn is_move(self) -> bool {
+        matches!(self, Self::Up | Self::Down)
     }
 }
 
@@ -67,11 +92,18 @@ pub struct ThresholdCrossed {
     pub ticker: String,
     pub price: f64,
     pub currency: String,
+    /// The price threshold crossed; for a move (`up`, `down`), the watch's move percent.
     pub threshold: f64,
     pub direction: Direction,
     pub market_time_ms: i64,
     #[serde(default)]
     pub simulated: bool,
+    /// The subscription that alerted (absent in alerts stored before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<i64>,
+    /// What a move is measured from: the previous close. `None` for a price threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<f64>,
 }
 
 /// An access code's e-mail is due. It names the code only: notify reads the address from the
@@ -224,6 +256,7 @@ mod tests {
             market_time_ms: 1_700_000_000_000,
             collected_at_ms: 1_700_000_000_500,
             simulated: false,
+            previous_close: Some(180.25),
         }
     }
 
@@ -235,6 +268,33 @@ mod tests {
         assert_eq!(event.id(), "AAPL@1700000000000");
         assert_eq!(event.subject(), Some("AAPL"));
         assert_eq!(QuoteCollected::from_event(&event).unwrap(), q);
+    }
+
+    #[test]
+    fn events_from_before_the_previous_close_still_parse() {
+        let old = serde_json::json!({"ticker": "AAPL", "price": 1.5, "currency": "USD",
+            "market_time_ms": 1, "collected_at_ms": 2, "simulated": false});
+        let q: QuoteCollected = serde_json::from_value(old).unwrap();
+        assert_eq!(q.previous_close, None);
+        let json = serde_json::to_value(quote()).unwrap();
+        assert_eq!(json["previous_close"], 180.25);
+        let old = serde_json::json!({"alert_id": "a", "email": "x@example.com",
+            "ticker": "AAPL", "price": 1.5, "currency": "USD", "threshold": 1.0,
+            "direction": "below", "market_time_ms": 1});
+        let a: ThresholdCrossed = serde_json::from_value(old).unwrap();
+        assert_eq!((a.subscription_id, a.reference), (None, None));
+    }
+
+    #[test]
+    fn directions_round_trip() {
+        for d in Direction::ALL {
+            assert_eq!(Direction::parse(d.as_str()), Some(d));
+            let json = serde_json::to_value(d).unwrap();
+            assert_eq!(json, d.as_str());
+        }
+        assert_eq!(Direction::parse("sideways"), None);
+        assert!(Direction::Up.is_move() && Direction::Down.is_move());
+        assert!(!Direction::Above.is_move() && !Direction::Below.is_move());
     }
 
     #[test]
@@ -278,14 +338,17 @@ mod tests {
             price: 300.0,
             currency: "USD".into(),
             threshold: 250.0,
-            direction: Direction::Above,
+            direction: Direction::Up,
             market_time_ms: 1,
             simulated: true,
+            subscription_id: Some(7),
+            reference: Some(285.0),
         };
         let event = a.to_event().unwrap();
         assert_eq!(event.id(), "a1");
         let json = serde_json::to_value(&a).unwrap();
-        assert_eq!(json["direction"], "above");
+        assert_eq!(json["direction"], "up");
+        assert_eq!(json["subscription_id"], 7);
         assert_eq!(ThresholdCrossed::from_event(&event).unwrap(), a);
     }
 }

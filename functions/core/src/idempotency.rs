@@ -25,6 +25,7 @@ pub use key::IdempotencyKey;
 
 use crate::error::{Error, Result};
 use crate::metrics;
+use crate::store::batch::{self, Batch};
 use crate::store::Store;
 
 /// How often expired keys are purged.
@@ -212,6 +213,50 @@ impl Idempotency {
         Err(Error::Aborted(
             "a request with this idempotency-key is still in progress; retry".into(),
         ))
+    }
+
+    /// The effect written as one batch (MySQL: one round trip, see [`crate::store::batch`]),
+    /// with the key and `response` recorded in the same transaction, as [`Self::execute`]
+    /// records them. `Ok(None)`: not done — the key is known here already, or a statement
+    /// failed (a taken key, an existing row) and nothing was kept; the caller takes the
+    /// general path, which replays or answers what the failure meant. `Some`: committed; the
+    /// integers `returning` selected.
+    pub async fn execute_batch<R: prost::Message>(
+        &self,
+        store: &Store,
+        (key, method, request_hash): (&IdempotencyKey, &'static str, &str),
+        mut batch: Batch,
+        response: &R,
+        returning: &str,
+    ) -> Result<Option<Vec<i64>>> {
+        if self.cache.contains_key(key.as_str()) {
+            return Ok(None);
+        }
+        let encoded = response.encode_to_vec();
+        let now = crate::now_unix_ms();
+        batch.push(format!(
+            "INSERT INTO idempotency_keys (idem_key, method, request_hash, response, \
+             created_at_ms, expires_at_ms) VALUES ({}, {}, {}, {}, {now}, {})",
+            batch::text(key.as_str()),
+            batch::text(method),
+            batch::text(request_hash),
+            batch::bytes(&encoded),
+            now.saturating_add(ttl_ms(self.ttl)),
+        ));
+        let mut conn = store
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| Error::db("open a connection", e))?;
+        let ids = batch.run(&mut conn, returning).await?;
+        if ids.is_some() {
+            let recorded = Arc::new(Recorded {
+                request_hash: request_hash.to_owned(),
+                response: encoded,
+            });
+            self.cache.insert(key.as_str().to_owned(), recorded).await;
+        }
+        Ok(ids)
     }
 
     /// The record of `key` as this transaction sees it.

@@ -4,8 +4,13 @@
 
 pub mod access;
 pub mod alerts;
+pub mod batch;
+pub mod deliveries;
 pub mod evaluation;
+pub mod history;
 pub mod quotes;
+pub mod registration;
+pub mod retention;
 pub mod unsubscribe;
 pub mod users;
 pub mod watches;

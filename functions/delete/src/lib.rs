@@ -1,5 +1,5 @@
-//! The delete function: `UserCommands/DeleteUser`. Removes the user and what it watches; its
-//! access token stops working with it.
+//! The delete function: `UserCommands/DeleteUser`. Removes the user, what it watches and the
+//! alerts made for it (with notify's records of them); its access token stops working with it.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use tickermesh_api::v1::{DeleteUserRequest, DeleteUserResponse};
 use tickermesh_core::command::{serves, Call, Command, UserCommandsService};
 use tickermesh_core::domain::Email;
 use tickermesh_core::server::{GrpcApp, Router};
-use tickermesh_core::store::users;
+use tickermesh_core::store::{history, users};
 use tickermesh_core::{Context, Result};
 
 /// The DeleteUser command.
@@ -24,6 +24,10 @@ impl Command for Delete {
         call.once(move |conn| {
             Box::pin(async move {
                 users::delete(conn, &email).await?;
+                // Alerts are keyed by address, not by user: removed here, in the same
+                // transaction, so no alert outlives its user (one still on its way to notify
+                // is then unknown to it and sent to no one).
+                history::delete_user_alerts(conn, &email).await?;
                 Ok(DeleteUserResponse {
                     email: email.as_str().to_owned(),
                 })

@@ -1,14 +1,17 @@
 //! What evaluate takes from an event, inside the cluster too: a quote event from the
 //! collector's source only, naming a quote that was collected, whose values are sane alone
 //! and against the ticker's previous prices. Anything else is refused (400 over HTTP,
-//! skipped on Kafka) and counted by reason.
+//! skipped on Kafka) and counted by reason. A previous close that is no sane reference for
+//! the price is dropped (the quote still counts for thresholds) and logged.
 
 use std::sync::LazyLock;
 
 use cloudevents::{AttributesReader, Event};
 use prometheus::IntCounterVec;
 use tickermesh_core::config::{var, ConfigError};
-use tickermesh_core::events::checks::{check_jump, check_quote, COLLECTOR_SOURCE, MAX_JUMP};
+use tickermesh_core::events::checks::{
+    check_jump, check_quote, check_reference, COLLECTOR_SOURCE, MAX_JUMP,
+};
 use tickermesh_core::events::{HandleError, QuoteCollected};
 use tickermesh_core::store::{evaluation, quotes, Store};
 
@@ -105,7 +108,15 @@ impl QuoteGuard {
             evaluation::reference_prices(pool, &stored.ticker, stored.market_time_ms).await?;
         check_jump(stored.price, previous, last_evaluated, self.max_jump)
             .map_err(|e| refused(Refusal::Jump, &e.to_string()))?;
-        Ok(stored)
+        let reference = check_reference(stored.price, stored.previous_close, self.max_jump);
+        if reference.is_none() && stored.previous_close.is_some() {
+            tracing::warn!(ticker = %stored.ticker, previous_close = ?stored.previous_close,
+                "a previous close that is no reference for the price; no move alerts");
+        }
+        Ok(QuoteCollected {
+            previous_close: reference,
+            ..stored
+        })
     }
 }
 

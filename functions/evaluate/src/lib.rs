@@ -1,6 +1,7 @@
 //! The evaluate function. For each `tickermesh.quote.collected` event it checks every user
 //! watching that ticker with thresholds and emits one `tickermesh.threshold.crossed` event per
-//! crossing (edge-triggered, see [`crossing`]).
+//! crossing (edge-triggered, see [`crossing`]), and per move of a watch's percent from the
+//! previous close (see [`move_rule`]).
 //!
 //! The evaluation is one transaction computed by the database (see
 //! [`tickermesh_core::store::evaluation`]): the ticker's last evaluated quote moves forward by
@@ -10,13 +11,14 @@
 
 pub mod crossing;
 pub mod guard;
+pub mod move_rule;
 
 use std::sync::{Arc, LazyLock};
 
 use cloudevents::Event;
 use prometheus::IntCounterVec;
 use tickermesh_core::events::{
-    EventHandler, HandleError, Publisher, QuoteCollected, ThresholdCrossed,
+    Direction, EventHandler, HandleError, Publisher, QuoteCollected, ThresholdCrossed,
 };
 use tickermesh_core::store::alerts;
 use tickermesh_core::store::evaluation;
@@ -28,7 +30,7 @@ pub use guard::{QuoteGuard, Refusal};
 static ALERTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     tickermesh_core::metrics::counter_vec(
         "tickermesh_alerts_emitted_total",
-        "Threshold crossings turned into alerts, by direction.",
+        "Threshold crossings and percent moves turned into alerts, by direction.",
         &["direction"],
     )
 });
@@ -46,7 +48,8 @@ pub struct Evaluator {
 impl Evaluator {
     /// An evaluator that takes quote events from the collector only (see [`QuoteGuard`]).
     pub fn new(store: Store, publisher: Arc<dyn Publisher>, alerts_topic: &str) -> Self {
-        tickermesh_core::metrics::export_at_zero(&ALERTS, &["above", "below"]);
+        let directions = Direction::ALL.map(Direction::as_str);
+        tickermesh_core::metrics::export_at_zero(&ALERTS, &directions);
         guard::export_metrics();
         Self {
             store,
@@ -81,8 +84,11 @@ impl Evaluator {
         tx.commit()
             .await
             .map_err(|e| Error::db("commit an evaluation", e))?;
-        ALERTS.with_label_values(&["above"]).inc_by(crossings.above);
-        ALERTS.with_label_values(&["below"]).inc_by(crossings.below);
+        for direction in Direction::ALL {
+            ALERTS
+                .with_label_values(&[direction.as_str()])
+                .inc_by(crossings.of(direction));
+        }
         let created = usize::try_from(crossings.total()).unwrap_or(usize::MAX);
         if created > 0 {
             tracing::info!(ticker = %quote.ticker, price = quote.price, alerts = created, "thresholds crossed");

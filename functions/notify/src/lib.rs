@@ -8,11 +8,16 @@
 //! tried a few times with backoff, then dead-lettered; a refused one (5xx, or an address the
 //! server cannot take) is dead-lettered at once, with its reason. A consumer hands over up to
 //! `TICKERMESH_MAIL_CONCURRENCY` alerts at once, each on its own pooled SMTP connection, so
-//! one alert's retries never hold the others; two deliveries of one alert are never handled
-//! at the same time in a process.
+//! one alert's retries never hold the others; two alerts of one watch (or two deliveries of
+//! one alert) are never handled at the same time in a process.
+//!
+//! Beyond consent, a watch's cooldown and the user's quiet hours decide whether an alert is
+//! mailed now, not at all, or later in a digest ([`delivery`], [`digest`]).
 
 mod access_mail;
 pub mod config;
+mod delivery;
+mod digest;
 pub mod mailer;
 mod message;
 mod smtp;
@@ -24,18 +29,20 @@ use lettre::message::Mailbox;
 use prometheus::IntCounterVec;
 use tickermesh_core::events::keyed::KeyedLocks;
 use tickermesh_core::events::{
-    AccessCodeRequested, EventHandler, HandleError, ThresholdCrossed, ACCESS_CODE,
+    AccessCodeRequested, DigestDue, EventHandler, HandleError, ThresholdCrossed, ACCESS_CODE,
+    DIGEST_DUE,
 };
 use tickermesh_core::signing::SigningKey;
 use tickermesh_core::store::Store;
-use tickermesh_core::store::{alerts, users};
-use tickermesh_core::{now_unix_ms, Error, Result};
+use tickermesh_core::store::{alerts, deliveries};
+use tickermesh_core::{now_unix_ms, Result};
 
 pub use config::{MailRetry, MailSettings, DEFAULT_MAIL_CONCURRENCY};
+pub use digest::{DigestOutcome, DIGEST_LIMIT};
 pub use mailer::{MailConfig, Mailer, SendError};
 pub use message::{
-    alert_message, confirmation_message, message, Confirmation, ConfirmationPurpose, LinkSettings,
-    PublicUrl, Unsubscribe,
+    alert_message, confirmation_message, digest_message, message, Confirmation,
+    ConfirmationPurpose, LinkSettings, PublicUrl, Unsubscribe,
 };
 
 static EMAILS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -43,7 +50,9 @@ static EMAILS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "tickermesh_emails_total",
         "Alert e-mails, by outcome (sent, duplicate, failed_transient: an attempt deferred or \
          the server away, failed_permanent: dead-lettered, suppressed: the address is not \
-         confirmed, unsubscribed or gone, unknown: an event naming no stored alert).",
+         confirmed, unsubscribed or gone, cooldown: the watch was mailed within its cooldown, \
+         held: kept for the digest at the end of the quiet hours, unknown: an event naming no \
+         stored alert).",
         &["outcome"],
     )
 });
@@ -61,6 +70,12 @@ pub enum Outcome {
     /// Not mailed, by the user's choice or for want of consent: the address is not confirmed,
     /// its owner unsubscribed, or the user is gone. Recorded with the reason.
     Suppressed(&'static str),
+    /// Not mailed: another alert of its watch was mailed within the watch's cooldown.
+    Cooldown,
+    /// Kept for the digest mailed when the user's quiet hours end, at `until_ms`.
+    Held {
+        until_ms: i64,
+    },
 }
 
 pub struct Notifier {
@@ -69,10 +84,13 @@ pub struct Notifier {
     from: Mailbox,
     retry: MailRetry,
     concurrency: usize,
-    /// The alerts being handled now: a second delivery of one (the outbox publishes again
-    /// what a stopped evaluate had not marked published) waits for the first, then finds it
-    /// handled, instead of mailing it at the same time.
+    /// The watches whose alerts are being handled now: a second delivery of one alert (the
+    /// outbox publishes again what a stopped evaluate had not marked published) waits for the
+    /// first, then finds it handled, instead of mailing it at the same time; a second alert of
+    /// the watch waits too, then finds the watch's cooldown claimed.
     handling: KeyedLocks,
+    /// The users whose digest is being mailed now.
+    digesting: KeyedLocks,
     /// Derives access codes and signs unsubscribe links; without it no code can be mailed.
     key: Option<SigningKey>,
     /// Where unsubscribe links point; without them alert e-mails carry none.
@@ -81,12 +99,14 @@ pub struct Notifier {
 
 /// Outcomes of an alert e-mail, exported at zero from the start so that an alert on failures
 /// sees a series before the first one.
-const OUTCOMES: [&str; 6] = [
+const OUTCOMES: [&str; 8] = [
     "sent",
     "duplicate",
     "failed_transient",
     "failed_permanent",
     "suppressed",
+    "cooldown",
+    "held",
     "unknown",
 ];
 
@@ -94,6 +114,7 @@ impl Notifier {
     pub fn new(store: Store, mailer: Mailer, from: Mailbox) -> Self {
         tickermesh_core::metrics::export_at_zero(&EMAILS, &OUTCOMES);
         access_mail::init();
+        digest::init();
         Self {
             store,
             mailer,
@@ -101,6 +122,7 @@ impl Notifier {
             retry: MailRetry::default(),
             concurrency: 1,
             handling: KeyedLocks::new(),
+            digesting: KeyedLocks::new(),
             key: None,
             links: None,
         }
@@ -129,10 +151,11 @@ impl Notifier {
         Self { retry, ..self }
     }
 
-    /// Mails the stored alert `alert_id` once. What is sent comes from the alerts table, the
-    /// source of truth, never from the event that named the alert.
+    /// Mails the stored alert `alert_id` once (or holds it, or not at all: see
+    /// [`delivery`]). What is sent comes from the alerts table, the source of truth, never from
+    /// the event that named the alert.
     pub async fn notify(&self, alert_id: &str) -> Result<Outcome> {
-        let _only_one = self.handling.lock(alert_id).await;
+        let _only_one = self.handling.lock(&delivery::lock_key(alert_id)).await;
         let pool = self.store.pool();
         let Some(stored) = alerts::find(pool, alert_id).await? else {
             EMAILS.with_label_values(&["unknown"]).inc();
@@ -144,20 +167,14 @@ impl Notifier {
             return Ok(Outcome::Duplicate);
         }
         let alert = stored.alert;
+        let watch = alert
+            .subscription_id
+            .or_else(|| delivery::watch_in_id(alert_id));
         // Consent is checked at the last moment: an address unconfirmed or unsubscribed since
         // the alert was made gets nothing.
-        let recipient = users::recipient(pool, &alert.email).await?;
-        let unsubscribe = match &recipient {
-            None => Err("the user is gone"),
-            Some(r) if !r.confirmed => Err("the address is not confirmed"),
-            Some(r) if r.unsubscribed => Err("the user unsubscribed"),
-            Some(r) => Ok(match (&self.key, &self.links) {
-                (Some(key), Some(links)) => Some(links.unsubscribe(key, r.user_id, &alert.email)),
-                _ => None,
-            }),
-        };
-        let unsubscribe = match unsubscribe {
-            Ok(link) => link,
+        let recipient = deliveries::recipient(pool, &alert.email, watch).await?;
+        let recipient = match delivery::consent(recipient.as_ref()) {
+            Ok(r) => r,
             Err(reason) => {
                 let now = now_unix_ms();
                 let backend = self.store.backend();
@@ -167,28 +184,17 @@ impl Notifier {
                 return Ok(Outcome::Suppressed(reason));
             }
         };
-        let (recorded, detail) = match self.send(&alert, unsubscribe.as_ref()).await {
-            Ok(()) => (Outcome::Sent, None),
-            Err(SendError::Unavailable(reason)) => {
-                EMAILS.with_label_values(&["failed_transient"]).inc();
-                return Err(Error::Mail(format!("not sent yet: {reason}")));
-            }
-            Err(SendError::Permanent(reason) | SendError::Transient(reason)) => {
-                tracing::error!(alert = %alert_id, %reason, "alert e-mail not delivered; dead-lettered");
-                (Outcome::DeadLettered(reason.clone()), Some(reason))
-            }
-        };
-        let (label, stored) = match recorded {
-            Outcome::Sent => ("sent", "sent"),
-            _ => ("failed_permanent", "dead_letter"),
-        };
-        // The column holds 1000 characters; a refusal's first line says enough.
-        let detail: Option<String> = detail.map(|d| d.chars().take(900).collect());
-        let backend = self.store.backend();
-        let now = now_unix_ms();
-        alerts::record_handled(pool, backend, alert_id, stored, detail.as_deref(), now).await?;
-        EMAILS.with_label_values(&[label]).inc();
-        Ok(recorded)
+        let unsubscribe = self.unsubscribe_link(recipient.user_id, &alert.email);
+        self.deliver_consented(&alert, recipient, unsubscribe.as_ref())
+            .await
+    }
+
+    /// The unsubscribe link of a user's e-mails, where this notify makes links.
+    fn unsubscribe_link(&self, user_id: i64, email: &str) -> Option<Unsubscribe> {
+        match (&self.key, &self.links) {
+            (Some(key), Some(links)) => Some(links.unsubscribe(key, user_id, email)),
+            _ => None,
+        }
     }
 
     /// Delivers what an earlier process handed to the in-process bus before `before_ms` and
@@ -265,6 +271,12 @@ impl EventHandler for Notifier {
             // The event names a code; its address comes from the table.
             let named = AccessCodeRequested::from_event(event)?;
             return Ok(self.mail_code(&named).await?);
+        }
+        if event.ty() == DIGEST_DUE {
+            // The event names a user; what is mailed is what the table holds for them.
+            let (due, as_of_ms) = DigestDue::from_event(event, now_unix_ms())?;
+            self.mail_digest(&due.email, as_of_ms).await?;
+            return Ok(());
         }
         // Only the id is taken from the event; the alert itself is read from the table.
         let named = ThresholdCrossed::from_event(event)?;

@@ -1,9 +1,10 @@
 //! The e-mails notify sends. An alert: To the user, Subject the ticker, a plain-text body, and
 //! where the deployment has a public URL the one-click unsubscribe link in the body and in the
 //! `List-Unsubscribe`/`List-Unsubscribe-Post` headers ([`links`]). A confirmation code
-//! ([`confirmation`]).
+//! ([`confirmation`]). The alerts held during quiet hours, in one e-mail ([`digest`]).
 
 mod confirmation;
+mod digest;
 mod links;
 
 use lettre::message::{header::ContentType, Mailbox};
@@ -11,6 +12,7 @@ use lettre::Message;
 use tickermesh_core::events::{humantime_rfc3339, Direction, ThresholdCrossed};
 
 pub use confirmation::{confirmation_message, Confirmation, ConfirmationPurpose};
+pub use digest::digest_message;
 pub use links::{LinkSettings, PublicUrl, Unsubscribe};
 
 /// The e-mail for an alert, without an unsubscribe link: [`alert_message`] with `None`.
@@ -29,31 +31,33 @@ pub fn alert_message(
         .email
         .parse()
         .map_err(|e| format!("recipient {:?}: {e}", alert.email))?;
-    let (verb, bound) = match alert.direction {
-        Direction::Above => ("rose above", "maximum"),
-        Direction::Below => ("fell below", "minimum"),
-    };
-    // Lines under 76 characters keep the body plain 7-bit text (no quoted-printable folds).
-    let mut body = format!(
-        "{ticker} {verb} your {bound} of {threshold:.2} {currency}.\n\
-         Price: {price:.2} {currency} at {time}.\n",
-        ticker = alert.ticker,
-        threshold = alert.threshold,
-        currency = alert.currency,
-        price = alert.price,
-        time = humantime_rfc3339(alert.market_time_ms),
-    );
+    let mut body = describe(alert);
     if alert.simulated {
         body.push_str("\nThis price comes from the simulated market, not an exchange.\n");
     }
-    body.push_str(
+    body.push_str(if alert.direction.is_move() {
+        "\nYou get one e-mail per move; the next one comes after\n\
+         the move has been back under your percent.\n"
+    } else {
         "\nYou get one e-mail per crossing; the next one comes\n\
-         after the price has been back inside your range.\n",
-    );
+         after the price has been back inside your range.\n"
+    });
+    plain(from, to, alert.ticker.clone(), body, unsubscribe)
+}
+
+/// A plain-text e-mail; with `unsubscribe`, its link at the end of `body` and the headers
+/// that let a mail client unsubscribe in one click. Every e-mail to a user is made here.
+pub(crate) fn plain(
+    from: &Mailbox,
+    to: Mailbox,
+    subject: String,
+    mut body: String,
+    unsubscribe: Option<&Unsubscribe>,
+) -> std::result::Result<Message, String> {
     let mut builder = Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(alert.ticker.clone())
+        .subject(subject)
         .header(ContentType::TEXT_PLAIN);
     if let Some(unsubscribe) = unsubscribe {
         // The URL may pass 76 characters: the body is then quoted-printable, which every mail
@@ -65,6 +69,53 @@ pub fn alert_message(
         builder = unsubscribe.headers(builder);
     }
     builder.body(body).map_err(|e| e.to_string())
+}
+
+/// What happened, in two lines: what the price crossed, then the price and its time. The body
+/// of an alert e-mail starts with it; a digest lists one per alert.
+pub(crate) fn describe(alert: &ThresholdCrossed) -> String {
+    let (verb, bound) = match alert.direction {
+        Direction::Above => ("rose above", "maximum"),
+        Direction::Below => ("fell below", "minimum"),
+        Direction::Up | Direction::Down => return describe_move(alert),
+    };
+    // Lines under 76 characters keep the body plain 7-bit text (no quoted-printable folds).
+    format!(
+        "{ticker} {verb} your {bound} of {threshold:.2} {currency}.\n\
+         Price: {price:.2} {currency} at {time}.\n",
+        ticker = alert.ticker,
+        threshold = alert.threshold,
+        currency = alert.currency,
+        price = alert.price,
+        time = humantime_rfc3339(alert.market_time_ms),
+    )
+}
+
+/// A percent move, e.g. "AAPL moved up 5.2% from the previous close (your rule: 5%):" then
+/// "from 100.00 to 105.20 USD at <time>." (`threshold` holds the rule's percent, `reference`
+/// the previous close; stored moves always have one).
+fn describe_move(alert: &ThresholdCrossed) -> String {
+    let way = if alert.direction == Direction::Down {
+        "down"
+    } else {
+        "up"
+    };
+    let (moved, from) = match alert.reference {
+        Some(r) => (
+            format!(" {:.1}%", ((alert.price - r) / r * 100.0).abs()),
+            format!("from {r:.2} "),
+        ),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "{ticker} moved {way}{moved} from the previous close (your rule: {rule}%):\n\
+         {from}to {price:.2} {currency} at {time}.\n",
+        ticker = alert.ticker,
+        rule = alert.threshold,
+        price = alert.price,
+        currency = alert.currency,
+        time = humantime_rfc3339(alert.market_time_ms),
+    )
 }
 
 #[cfg(test)]
@@ -82,7 +133,32 @@ mod tests {
             direction,
             market_time_ms: 1_700_000_000_000,
             simulated,
+            subscription_id: None,
+            reference: None,
         }
+    }
+
+    #[test]
+    fn a_move_says_how_far_from_the_previous_close() {
+        let from: Mailbox = "tickermesh <alerts@example.com>".parse().unwrap();
+        let mut up = alert(Direction::Up, false);
+        (up.price, up.threshold, up.reference) = (105.2, 5.0, Some(100.0));
+        let (_, body) = read(&message(&from, &up).unwrap());
+        assert!(
+            body.contains(
+                "AAPL moved up 5.2% from the previous close (your rule: 5%):\r\n\
+                 from 100.00 to 105.20 USD at 2023-11-14T22:13:20.000Z.\r\n"
+            ),
+            "{body}"
+        );
+        assert!(body.contains("one e-mail per move"), "{body}");
+        let mut down = alert(Direction::Down, false);
+        (down.price, down.threshold, down.reference) = (92.0, 2.5, Some(100.0));
+        let (_, body) = read(&message(&from, &down).unwrap());
+        assert!(
+            body.contains("AAPL moved down 8.0% from the previous close (your rule: 2.5%):"),
+            "{body}"
+        );
     }
 
     #[test]

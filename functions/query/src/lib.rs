@@ -3,24 +3,29 @@
 //! call carries the user's access token (`authorization: Bearer …`).
 
 mod config;
+mod history;
 mod metrics;
 mod owners;
 mod reads;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tickermesh_api::v1::ticker_queries_server::{TickerQueries, TickerQueriesServer};
 use tickermesh_api::v1::{
     GetAverageValueRequest, GetAverageValueResponse, GetHistoryRequest, GetHistoryResponse,
-    GetLatestValueRequest, GetLatestValueResponse, ListWatchesRequest, ListWatchesResponse,
+    GetLatestValueRequest, GetLatestValueResponse, ListAlertsRequest, ListAlertsResponse,
+    ListWatchesRequest, ListWatchesResponse,
 };
 use tickermesh_core::access::bearer;
 use tickermesh_core::command::{answer, Deadline};
+use tickermesh_core::domain::Email;
 use tickermesh_core::server::{GrpcApp, Router};
 use tickermesh_core::Context;
 use tonic::{Request, Response, Status};
 
 pub use config::QueryConfig;
+pub use history::list_alerts;
 pub use reads::{average, history, latest, latest_cache, list_watches, LatestCache};
 
 use owners::Owners;
@@ -36,6 +41,31 @@ pub struct Queries {
 impl Queries {
     fn deadline<T>(&self, request: &Request<T>) -> Deadline {
         Deadline::of(request.metadata(), self.ctx.request_timeout)
+    }
+
+    /// What every read does: within the call's deadline, the caller's token must be that of
+    /// the user `email_of` names; then `read` answers for that user.
+    async fn owned<R, T, Fut>(
+        &self,
+        method: &'static str,
+        request: Request<R>,
+        email_of: fn(&R) -> &String,
+        read: impl FnOnce(Email, R) -> Fut,
+    ) -> Result<Response<T>, Status>
+    where
+        Fut: Future<Output = tickermesh_core::Result<T>>,
+    {
+        let deadline = self.deadline(&request);
+        let token = bearer(request.metadata());
+        let request = request.into_inner();
+        let call = async {
+            let email = self
+                .owners
+                .owner(&self.ctx, token, email_of(&request))
+                .await?;
+            read(email, request).await
+        };
+        answer(method, deadline, call).await
     }
 }
 
@@ -60,44 +90,61 @@ impl TickerQueries for Queries {
         &self,
         request: Request<GetAverageValueRequest>,
     ) -> Result<Response<GetAverageValueResponse>, Status> {
-        let deadline = self.deadline(&request);
-        let token = bearer(request.metadata());
-        let request = request.into_inner();
-        let call = async {
-            let email = self.owners.owner(&self.ctx, token, &request.email).await?;
-            let ticker = wanted(request.ticker.as_deref())?;
-            average(&self.ctx, email, ticker, request.count).await
-        };
-        answer("GetAverageValue", deadline, call).await
+        self.owned(
+            "GetAverageValue",
+            request,
+            |r| &r.email,
+            |email, r| async move {
+                let ticker = wanted(r.ticker.as_deref())?;
+                average(&self.ctx, email, ticker, r.count).await
+            },
+        )
+        .await
     }
 
     async fn get_history(
         &self,
         request: Request<GetHistoryRequest>,
     ) -> Result<Response<GetHistoryResponse>, Status> {
-        let deadline = self.deadline(&request);
-        let token = bearer(request.metadata());
-        let request = request.into_inner();
-        let call = async {
-            let email = self.owners.owner(&self.ctx, token, &request.email).await?;
-            let ticker = wanted(request.ticker.as_deref())?;
-            history(&self.ctx, email, ticker, request.limit).await
-        };
-        answer("GetHistory", deadline, call).await
+        self.owned(
+            "GetHistory",
+            request,
+            |r| &r.email,
+            |email, r| async move {
+                let ticker = wanted(r.ticker.as_deref())?;
+                history(&self.ctx, email, ticker, r.limit).await
+            },
+        )
+        .await
     }
 
     async fn list_watches(
         &self,
         request: Request<ListWatchesRequest>,
     ) -> Result<Response<ListWatchesResponse>, Status> {
-        let deadline = self.deadline(&request);
-        let token = bearer(request.metadata());
-        let request = request.into_inner();
-        let call = async {
-            let email = self.owners.owner(&self.ctx, token, &request.email).await?;
-            list_watches(&self.ctx, email).await
-        };
-        answer("ListWatches", deadline, call).await
+        self.owned(
+            "ListWatches",
+            request,
+            |r| &r.email,
+            |email, _| list_watches(&self.ctx, email),
+        )
+        .await
+    }
+
+    async fn list_alerts(
+        &self,
+        request: Request<ListAlertsRequest>,
+    ) -> Result<Response<ListAlertsResponse>, Status> {
+        self.owned(
+            "ListAlerts",
+            request,
+            |r| &r.email,
+            |email, r| async move {
+                let ticker = wanted(r.ticker.as_deref())?;
+                list_alerts(&self.ctx, email, ticker, r.limit).await
+            },
+        )
+        .await
     }
 }
 

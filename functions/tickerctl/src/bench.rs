@@ -71,6 +71,7 @@ async fn bench_user(
             ticker: args.ticker.clone(),
             min_price: None,
             max_price: None,
+            ..Default::default()
         }))
         .await
         .map_err(ClientError::Rpc)?;
@@ -181,6 +182,7 @@ impl Worker {
                         ticker: self.ticker.clone(),
                         min_price: None,
                         max_price: Some(1000.0),
+                        ..Default::default()
                     });
                     commands.register_user(request).await.map(drop)
                 }

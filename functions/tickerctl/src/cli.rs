@@ -46,7 +46,8 @@ pub enum Command {
     /// E-mail a new code to a registered address (a lost token, another machine); confirming it
     /// replaces the old token.
     RequestAccess { email: String },
-    /// Change the ticker or thresholds; what you leave out stays as it is.
+    /// Change a watch's ticker, thresholds, move rule or cooldown, or the user's time zone or
+    /// quiet hours; what you leave out stays as it is.
     Update(UpdateArgs),
     /// Delete a user.
     Delete { email: String },
@@ -78,6 +79,17 @@ pub enum Command {
         #[arg(long)]
         ticker: Option<String>,
     },
+    /// The user's alerts, newest first: when, ticker, rule, price, threshold and what became
+    /// of the e-mail (pending, sent, failed, suppressed, held).
+    Alerts {
+        email: String,
+        /// How many at most (1 to 1000).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only this ticker's alerts.
+        #[arg(long)]
+        ticker: Option<String>,
+    },
     /// Health of every function, the last collect, the breaker, alerts and e-mails.
     /// Exits 1 when a function is down or unreachable.
     Status(StatusArgs),
@@ -95,6 +107,14 @@ pub struct RegisterArgs {
     /// Alert when the price rises above this.
     #[arg(long)]
     pub max: Option<f64>,
+    /// Alert when the price has moved this many percent (more than 0, at most 100) up or down
+    /// from the previous close.
+    #[arg(long = "move", value_name = "PERCENT")]
+    pub move_percent: Option<f64>,
+    /// At most one alert e-mail for the watch per this long: 30m, 1h, 0 for none (at most 7
+    /// days).
+    #[arg(long, value_name = "DURATION", value_parser = cooldown_seconds)]
+    pub cooldown: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +167,64 @@ pub struct UpdateArgs {
     /// Remove the upper threshold.
     #[arg(long)]
     pub clear_max: bool,
+    /// Alert on a move of this many percent from the previous close (see `register --move`).
+    #[arg(long = "move", value_name = "PERCENT", conflicts_with = "clear_move")]
+    pub move_percent: Option<f64>,
+    /// Remove the move rule.
+    #[arg(long)]
+    pub clear_move: bool,
+    /// The watch's cooldown between alert e-mails: 30m, 1h, 0 for none.
+    #[arg(long, value_name = "DURATION", value_parser = cooldown_seconds)]
+    pub cooldown: Option<u32>,
+    /// The user's IANA time zone (Europe/Paris), in which the quiet hours are read.
+    #[arg(long, value_name = "ZONE")]
+    pub time_zone: Option<String>,
+    /// Hold alert e-mails from START to END local time (22:00-07:00) and mail them as one
+    /// digest when the quiet hours end.
+    #[arg(
+        long,
+        value_name = "START-END",
+        value_parser = quiet_hours,
+        conflicts_with = "clear_quiet_hours"
+    )]
+    pub quiet_hours: Option<QuietSpan>,
+    /// Remove the quiet hours: alerts are mailed at once again.
+    #[arg(long)]
+    pub clear_quiet_hours: bool,
+}
+
+/// `--cooldown`: a duration in whole seconds ("30m", "1h 30m", "45s"), or 0.
+fn cooldown_seconds(raw: &str) -> Result<u32, String> {
+    let raw = raw.trim();
+    if raw.parse::<u64>() == Ok(0) {
+        return Ok(0);
+    }
+    let d = humantime::parse_duration(raw)
+        .map_err(|e| format!("{e}; give a duration such as 30m, 1h or 90s, or 0"))?;
+    if d.subsec_nanos() != 0 {
+        return Err("a cooldown is whole seconds".into());
+    }
+    u32::try_from(d.as_secs()).map_err(|_| "too long (at most 7 days)".into())
+}
+
+/// Quiet hours as `--quiet-hours` takes them: local start and end times, `HH:MM-HH:MM`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuietSpan {
+    pub start: String,
+    pub end: String,
+}
+
+/// `--quiet-hours`: the shape only; the server checks the times.
+fn quiet_hours(raw: &str) -> Result<QuietSpan, String> {
+    match raw.trim().split_once('-') {
+        Some((start, end)) if !start.trim().is_empty() && !end.trim().is_empty() => Ok(QuietSpan {
+            start: start.trim().to_owned(),
+            end: end.trim().to_owned(),
+        }),
+        _ => Err(format!(
+            "{raw:?}: give START-END in local time, e.g. 22:00-07:00"
+        )),
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -195,4 +273,33 @@ pub enum BenchMethod {
     Latest,
     /// RegisterUser of fresh e-mails.
     Register,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldowns_are_whole_seconds() {
+        assert_eq!(cooldown_seconds("0"), Ok(0));
+        assert_eq!(cooldown_seconds("30m"), Ok(1800));
+        assert_eq!(cooldown_seconds("1h 30m"), Ok(5400));
+        assert_eq!(cooldown_seconds("7days"), Ok(604_800));
+        for bad in ["30", "1.5s", "500ms", "soon", "", "-1h"] {
+            assert!(cooldown_seconds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quiet_hours_are_start_dash_end() {
+        let want = QuietSpan {
+            start: "22:00".into(),
+            end: "07:00".into(),
+        };
+        assert_eq!(quiet_hours("22:00-07:00"), Ok(want.clone()));
+        assert_eq!(quiet_hours(" 22:00 - 07:00 "), Ok(want));
+        for bad in ["22:00", "-07:00", "22:00-", ""] {
+            assert!(quiet_hours(bad).is_err(), "{bad}");
+        }
+    }
 }

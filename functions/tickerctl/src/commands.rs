@@ -7,7 +7,9 @@ use tickermesh_api::v1::user_commands_client::UserCommandsClient;
 use tickermesh_api::v1::{self};
 use tonic::transport::Channel;
 
-use crate::cli::{Cli, Command, ConfirmArgs, RegisterArgs, StatusArgs, UpdateArgs, WatchCommand};
+use crate::cli::{
+    Cli, Command, ConfirmArgs, QuietSpan, RegisterArgs, StatusArgs, UpdateArgs, WatchCommand,
+};
 use crate::client::{channel, ClientError, Meta, Retry};
 use crate::output::{self, quote_json, time, Output};
 use crate::status::{MetricsSource, Report};
@@ -79,6 +81,19 @@ impl Calls {
     }
 
     /// A call about `email` with its token: an UNAUTHENTICATED answer says how to get one.
+    /// A query about `email`'s data, with its token ([`Self::owned`]).
+    async fn read<M, T, F, Fut>(&self, email: &str, message: &M, rpc: F) -> Result<T, ClientError>
+    where
+        M: Clone,
+        F: Fn(TickerQueriesClient<Channel>, tonic::Request<M>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.owned(email, |token| async move {
+            self.query(message, token.as_deref(), rpc).await
+        })
+        .await
+    }
+
     async fn owned<T, Fut>(
         &self,
         email: &str,
@@ -153,6 +168,11 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
             limit,
             ticker,
         } => history(&calls, email, limit, ticker).await?,
+        Command::Alerts {
+            email,
+            limit,
+            ticker,
+        } => alerts(&calls, email, limit, ticker).await?,
         Command::Bench(args) => {
             return crate::bench::run(&cli.endpoint, cli.token.as_deref(), args).await
         }
@@ -176,6 +196,8 @@ async fn register(calls: &Calls, args: RegisterArgs) -> Result<Output, ClientErr
         ticker: args.ticker,
         min_price: args.min,
         max_price: args.max,
+        move_percent: args.move_percent,
+        cooldown_seconds: args.cooldown,
     };
     let resp = calls
         .command(
@@ -272,6 +294,10 @@ async fn update(calls: &Calls, args: UpdateArgs) -> Result<Output, ClientError> 
         min_price: change(args.min, args.clear_min),
         max_price: change(args.max, args.clear_max),
         watch: args.watch,
+        move_percent: change(args.move_percent, args.clear_move),
+        cooldown_seconds: args.cooldown,
+        time_zone: args.time_zone,
+        quiet_hours: quiet_change(args.quiet_hours, args.clear_quiet_hours),
     };
     let email = msg.email.clone();
     let resp = calls
@@ -318,6 +344,8 @@ async fn watch_add(calls: &Calls, args: RegisterArgs) -> Result<Output, ClientEr
         ticker: args.ticker,
         min_price: args.min,
         max_price: args.max,
+        move_percent: args.move_percent,
+        cooldown_seconds: args.cooldown,
     };
     let email = msg.email.clone();
     let resp = calls
@@ -361,13 +389,11 @@ async fn watch_list(calls: &Calls, email: String) -> Result<Output, ClientError>
         email: email.clone(),
     };
     let resp = calls
-        .owned(&email, |token| async move {
-            calls
-                .query(&msg, token.as_deref(), |mut c, r| async move {
-                    c.list_watches(r).await
-                })
-                .await
-        })
+        .read(
+            &email,
+            &msg,
+            |mut c, r| async move { c.list_watches(r).await },
+        )
         .await?;
     Ok(output::watchlist(&email, &resp.watches))
 }
@@ -382,12 +408,8 @@ async fn latest(
         ticker,
     };
     let resp = calls
-        .owned(&email, |token| async move {
-            calls
-                .query(&msg, token.as_deref(), |mut c, r| async move {
-                    c.get_latest_value(r).await
-                })
-                .await
+        .read(&email, &msg, |mut c, r| async move {
+            c.get_latest_value(r).await
         })
         .await?;
     let q = resp.quote.unwrap_or_default();
@@ -415,12 +437,8 @@ async fn average(
         ticker,
     };
     let r = calls
-        .owned(&email, |token| async move {
-            calls
-                .query(&msg, token.as_deref(), |mut c, r| async move {
-                    c.get_average_value(r).await
-                })
-                .await
+        .read(&email, &msg, |mut c, r| async move {
+            c.get_average_value(r).await
         })
         .await?;
     let mut text = format!(
@@ -460,13 +478,11 @@ async fn history(
         ticker,
     };
     let r = calls
-        .owned(&email, |token| async move {
-            calls
-                .query(&msg, token.as_deref(), |mut c, r| async move {
-                    c.get_history(r).await
-                })
-                .await
-        })
+        .read(
+            &email,
+            &msg,
+            |mut c, r| async move { c.get_history(r).await },
+        )
         .await?;
     // Oldest to newest, left to right.
     let prices: Vec<f64> = r.quotes.iter().rev().map(|q| q.price).collect();
@@ -486,6 +502,27 @@ async fn history(
     ))
 }
 
+async fn alerts(
+    calls: &Calls,
+    email: String,
+    limit: u32,
+    ticker: Option<String>,
+) -> Result<Output, ClientError> {
+    let msg = v1::ListAlertsRequest {
+        email: email.clone(),
+        limit,
+        ticker,
+    };
+    let r = calls
+        .read(
+            &email,
+            &msg,
+            |mut c, r| async move { c.list_alerts(r).await },
+        )
+        .await?;
+    Ok(crate::alerts::table(&email, &r.alerts))
+}
+
 /// The status report, read from the endpoint's metrics or the given Prometheus.
 async fn status(
     endpoint: &str,
@@ -500,6 +537,21 @@ async fn status(
         ),
     };
     crate::status::status(endpoint, &source, timeout).await
+}
+
+fn quiet_change(set: Option<QuietSpan>, clear: bool) -> Option<v1::QuietHoursChange> {
+    use v1::quiet_hours_change::Change;
+    let change = match (set, clear) {
+        (Some(span), _) => Change::Set(v1::QuietHours {
+            start: span.start,
+            end: span.end,
+        }),
+        (None, true) => Change::Clear(true),
+        (None, false) => return None,
+    };
+    Some(v1::QuietHoursChange {
+        change: Some(change),
+    })
 }
 
 fn change(set: Option<f64>, clear: bool) -> Option<v1::ThresholdChange> {

@@ -1,5 +1,6 @@
 //! `tickerctl`: the command-line client of tickermesh.
 
+mod alerts;
 mod bench;
 mod chart;
 mod cli;

@@ -8,10 +8,12 @@ use std::time::Duration;
 use tickermesh_collect::CollectConfig;
 use tickermesh_core::access::AccessSettings;
 use tickermesh_core::config::{self, ConfigError, KafkaSettings, ServiceConfig};
+use tickermesh_core::events::collect_request::collect_requests_topic;
 use tickermesh_core::events::DEFAULT_ALERTS_TOPIC;
 use tickermesh_core::signing::{SigningKey, SIGNING_KEY_VAR};
 use tickermesh_notify::{LinkSettings, MailSettings};
 use tickermesh_query::QueryConfig;
+use tickermesh_retention::RetentionConfig;
 use tickermesh_watch::WatchConfig;
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,8 @@ pub struct UpConfig {
     pub collect_interval: Duration,
     /// `TICKERMESH_ALERTS_TOPIC`.
     pub alerts_topic: String,
+    /// `TICKERMESH_COLLECT_REQUESTS_TOPIC`: access and watch ask collect for first prices.
+    pub collect_requests_topic: String,
     /// E-mail: an outbox folder in the data folder unless `TICKERMESH_SMTP_URL` is set.
     pub mail: MailSettings,
     /// `TICKERMESH_KAFKA_BROKERS` (and the other `TICKERMESH_KAFKA_*`): events go through this
@@ -41,6 +45,9 @@ pub struct UpConfig {
     pub signing: Option<SigningKey>,
     /// The watch function's settings (`TICKERMESH_MAX_WATCHES`).
     pub watch: WatchConfig,
+    /// Retention (`TICKERMESH_QUOTE_RETENTION`, `TICKERMESH_ALERT_RETENTION`,
+    /// `TICKERMESH_RETENTION_BATCH`), run hourly.
+    pub retention: RetentionConfig,
     /// `TICKERMESH_PUBLIC_URL` (and `TICKERMESH_UNSUBSCRIBE_MAILTO`): the base of the links in
     /// e-mails; unset: the mesh's own address.
     pub links: Option<LinkSettings>,
@@ -63,10 +70,12 @@ impl UpConfig {
                 60,
             )?),
             alerts_topic: config::var("TICKERMESH_ALERTS_TOPIC", DEFAULT_ALERTS_TOPIC.to_owned())?,
+            collect_requests_topic: collect_requests_topic()?,
             mail: MailSettings::from_env(Some(data_dir.join("outbox")))?,
             kafka: KafkaSettings::from_env()?,
             access: AccessSettings::from_env()?,
             watch: WatchConfig::from_env()?,
+            retention: RetentionConfig::from_env()?,
             links: LinkSettings::from_env()?,
             signing: match std::env::var_os(SIGNING_KEY_VAR) {
                 Some(v) if !v.is_empty() => Some(SigningKey::from_env()?),

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tickermesh_access::{Confirm, RequestAccess};
 use tickermesh_core::access::CodeIssuer;
 use tickermesh_core::command::{serves, UserCommandsService};
+use tickermesh_core::events::collect_request::CollectRequests;
 use tickermesh_core::server::{GrpcApp, Router};
 use tickermesh_core::signing::SigningKey;
 use tickermesh_core::Context;
@@ -26,24 +27,30 @@ pub async fn router(
     codes: Arc<CodeIssuer>,
     key: SigningKey,
 ) -> Router {
-    router_with(ctx, query, codes, key, WatchConfig::default()).await
+    router_with(ctx, query, codes, key, WatchConfig::default(), None).await
 }
 
-/// [`router`] with the watch function's settings.
+/// [`router`] with the watch function's settings and, when given, access (ConfirmEmail) and watch
+/// (AddWatch) asking collect for the first price of a ticker that has none.
 pub async fn router_with(
     ctx: Arc<Context>,
     query: &QueryConfig,
     codes: Arc<CodeIssuer>,
     key: SigningKey,
     watch: WatchConfig,
+    first_prices: Option<Arc<CollectRequests>>,
 ) -> Router {
+    let mut confirm = Confirm::new(codes.clone(), key);
+    if let Some(first_prices) = &first_prices {
+        confirm = confirm.with_first_prices(first_prices.clone());
+    }
     let commands = UserCommandsService {
         register: serves(tickermesh_register::Register::new(codes.clone())),
-        confirm_email: serves(Confirm::new(codes.clone(), key)),
+        confirm_email: serves(confirm),
         request_access: serves(RequestAccess::new(codes)),
         update: serves(tickermesh_update::Update),
         delete: serves(tickermesh_delete::Delete),
-        add_watch: serves(AddWatch(watch)),
+        add_watch: serves(AddWatch(watch, first_prices)),
         remove_watch: serves(RemoveWatch),
         ..UserCommandsService::new(ctx.clone())
     };

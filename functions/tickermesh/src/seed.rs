@@ -23,6 +23,7 @@ pub async fn seed(store: &Store, ticker: &Ticker, count: u32, start: f64) -> Res
             market_time_ms,
             collected_at_ms: market_time_ms,
             simulated: true,
+            previous_close: None,
         };
         if quotes::insert(store.pool(), store.backend(), &quote).await? {
             stored += 1;
@@ -46,7 +47,10 @@ pub async fn seed_user(
     let mut tx = store.begin().await?;
     let user = match users::find(&mut *tx, email).await? {
         Some(user) => user,
-        None => users::insert(&mut tx, email, ticker, Thresholds::new(None, None)?, now, 0).await?,
+        None => {
+            let none = Thresholds::new(None, None)?;
+            users::insert(&mut tx, email, ticker, none, Default::default(), now, 0).await?
+        }
     };
     let token = AccessToken::generate()?;
     access::consume(&mut tx, user.id, token.hash().as_bytes(), now).await?;

@@ -6,16 +6,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use secrecy::ExposeSecret;
-use tickermesh_collect::Collector;
+use tickermesh_collect::{Collector, RequestHandler};
 use tickermesh_core::access::{AccessSettings, CodeIssuer, UPKEEP_INTERVAL};
 use tickermesh_core::config::KafkaSettings;
+use tickermesh_core::events::collect_request::CollectRequests;
 use tickermesh_core::events::{consume_channel, ChannelBus, Publisher};
 use tickermesh_core::idempotency::{Idempotency, PURGE_INTERVAL};
 use tickermesh_core::server::tasks::ServeError;
 use tickermesh_core::server::{serve_with_tasks, Router, Tasks};
 use tickermesh_core::Context;
+use tickermesh_digest::{DigestConfig, Digester};
 use tickermesh_evaluate::Evaluator;
 use tickermesh_notify::{LinkSettings, MailConfig, Mailer, Notifier};
+use tickermesh_retention::Retention;
 use tokio::net::TcpListener;
 
 pub use crate::config::UpConfig;
@@ -40,6 +43,13 @@ pub enum UpError {
     Setup { part: &'static str, reason: String },
 }
 
+/// How often `tickermesh up` deletes old quotes and alerts (the cluster: a PingSource).
+pub const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// How often `tickermesh up` mails the digests of quiet hours that ended (the cluster: a
+/// PingSource).
+pub const DIGEST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The local mesh, built: its router and the tasks behind it (the consumers, the ticker, the
 /// idempotency purge). Dropping the tasks aborts them, so whoever serves the router holds them.
 pub struct Mesh {
@@ -60,6 +70,9 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
     let mut tasks = Tasks::new();
     let purge = Idempotency::purge_every(ctx.store.clone(), PURGE_INTERVAL);
     tasks.spawn_until_stopped("the idempotency purge", purge);
+    let retention = Arc::new(Retention::new(ctx.store.clone(), config.retention.clone()));
+    let hourly = retention.clone().every(RETENTION_INTERVAL);
+    tasks.spawn_until_stopped("the retention pass", hourly);
     let setup = |part: &'static str| move |reason: String| UpError::Setup { part, reason };
 
     let mailer = Mailer::new(&config.mail.transport).map_err(setup("e-mail"))?;
@@ -81,11 +94,14 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
     let evaluator = move |publisher: Arc<dyn Publisher>| {
         Arc::new(Evaluator::new(store.clone(), publisher, &alerts_topic))
     };
+    // Collect requests on the bus (none on Kafka, where collect has a consumer group).
+    let mut collect_requests = None;
     let publisher: Arc<dyn Publisher> = match &config.kafka {
         None => {
             let mut bus = ChannelBus::new();
             let quotes = bus.topic(&config.collect.quotes_topic, 1024);
             let alerts = bus.topic(&config.alerts_topic, 1024);
+            collect_requests = Some(bus.topic(&config.collect_requests_topic, 1024));
             let bus = Arc::new(bus);
             // The bus keeps nothing across a stop or a crash: each consumer first takes up
             // what the tables say an earlier run left (alerts not yet handed on, alerts handed
@@ -126,6 +142,32 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
             }
         }
     });
+    // A ticker's first price: access and watch ask collect for it, through the bus or a
+    // consumer group on Kafka.
+    let topic = config.collect_requests_topic.clone();
+    let requests = Arc::new(RequestHandler(collector.clone()));
+    let name = "the collect request consumer";
+    match collect_requests {
+        Some(rx) => tasks.spawn_until_stopped(name, consume_channel(topic.clone(), rx, requests)),
+        #[cfg(feature = "kafka")]
+        None => {
+            if let Some(kafka) = &config.kafka {
+                kafka_consumer(&mut tasks, name, kafka, &topic, requests);
+            }
+        }
+        #[cfg(not(feature = "kafka"))]
+        None => {}
+    }
+    let first_prices = Arc::new(CollectRequests::new(publisher.clone(), &topic));
+
+    // Digests of quiet hours that ended, once a minute, to notify on its alerts topic.
+    let digest = DigestConfig {
+        alerts_topic: config.alerts_topic.clone(),
+        ..DigestConfig::default()
+    };
+    let digester = Arc::new(Digester::new(ctx.store.clone(), &digest, publisher.clone()));
+    let digests = digester.clone().every(DIGEST_INTERVAL);
+    tasks.spawn_until_stopped("the digest schedule", digests);
 
     // The codes' e-mails go where notify listens in this mesh: its alerts topic.
     let access = AccessSettings {
@@ -136,10 +178,13 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
     let upkeep = codes.clone().upkeep(ctx.store.clone(), UPKEEP_INTERVAL);
     tasks.spawn_until_stopped("the access code upkeep", upkeep);
     let unsubscribe = tickermesh_unsubscribe::routes(ctx.store.clone(), key.clone());
-    let router = crate::router_with(ctx, &config.query, codes, key, config.watch)
+    let watch = config.watch;
+    let router = crate::router_with(ctx, &config.query, codes, key, watch, Some(first_prices))
         .await
         .merge(unsubscribe)
-        .merge(tickermesh_collect::tick_router("/collect", collector));
+        .merge(tickermesh_collect::tick_router("/collect", collector))
+        .merge(tickermesh_digest::tick_router("/digest", digester))
+        .merge(tickermesh_retention::tick_router("/retention", retention));
     Ok(Mesh { router, tasks })
 }
 
@@ -247,7 +292,8 @@ fn print_banner(config: &UpConfig, addr: SocketAddr) {
     println!("           tickermesh.v1.UserCommands  RegisterUser (register), ConfirmEmail and RequestAccess (access),");
     println!("                                       UpdateUser (update), DeleteUser (delete),");
     println!("                                       AddWatch and RemoveWatch (watch)");
-    println!("           tickermesh.v1.TickerQueries GetLatestValue, GetAverageValue, GetHistory, ListWatches (query)");
+    println!("           tickermesh.v1.TickerQueries GetLatestValue, GetAverageValue, GetHistory, ListWatches,");
+    println!("                                       ListAlerts (query)");
     println!("           grpc.health.v1.Health, server reflection");
     println!("  metrics  http://{addr}/metrics");
     println!("  unsubscribe links  http://{addr}/unsubscribe (unsubscribe)");
@@ -262,6 +308,10 @@ fn print_banner(config: &UpConfig, addr: SocketAddr) {
     println!(
         "  collect  every {}s from {market}; POST http://{addr}/collect ticks now",
         config.collect_interval.as_secs()
+    );
+    println!(
+        "  digest   every {}s, the alerts held in quiet hours; POST http://{addr}/digest runs it now",
+        DIGEST_INTERVAL.as_secs()
     );
     let bus = match &config.kafka {
         Some(kafka) => format!("Kafka at {}", kafka.brokers),

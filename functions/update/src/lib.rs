@@ -1,15 +1,19 @@
 //! The update function: `UserCommands/UpdateUser`. Changes a watch's ticker and sets, replaces
-//! or clears either threshold in one call; what the request does not mention stays as it is.
-//! The watch is the user's only one, or the one `watch` names.
+//! or clears either threshold, its move rule and its cooldown, and the user's time zone and
+//! quiet hours, in one call; what the request does not mention stays as it is. The watch is
+//! the user's only one, or the one `watch` names; a change to the user alone needs neither.
 
 use std::sync::Arc;
 
 use tickermesh_api::v1::threshold_change::Change;
-use tickermesh_api::v1::{self, UpdateUserRequest, UpdateUserResponse};
+use tickermesh_api::v1::{self, quiet_hours_change, UpdateUserRequest, UpdateUserResponse};
 use tickermesh_core::command::{serves, Call, Command, UserCommandsService};
-use tickermesh_core::domain::{Email, ThresholdChange, Ticker};
+use tickermesh_core::domain::{
+    Cooldown, Email, MovePercent, QuietHours, ThresholdChange, Ticker, ZoneName, MOVE_FIELD,
+    QUIET_HOURS_FIELD, TIME_ZONE_FIELD,
+};
 use tickermesh_core::server::{GrpcApp, Router};
-use tickermesh_core::store::users;
+use tickermesh_core::store::users::{self, Which};
 use tickermesh_core::{now_unix_ms, Context, Error, Result};
 
 fn threshold_change(
@@ -21,6 +25,28 @@ fn threshold_change(
         Some(Change::Set(price)) => Ok(ThresholdChange::Set(price)),
         Some(Change::Clear(true)) => Ok(ThresholdChange::Clear),
         Some(Change::Clear(false)) => Err(Error::invalid(field, "clear must be true when given")),
+    }
+}
+
+/// What an update does to the quiet hours.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum QuietChange {
+    Keep,
+    Set(QuietHours),
+    Clear,
+}
+
+fn quiet_change(change: Option<v1::QuietHoursChange>) -> Result<QuietChange> {
+    match change.and_then(|c| c.change) {
+        None => Ok(QuietChange::Keep),
+        Some(quiet_hours_change::Change::Set(q)) => {
+            QuietHours::parse(&q.start, &q.end).map(QuietChange::Set)
+        }
+        Some(quiet_hours_change::Change::Clear(true)) => Ok(QuietChange::Clear),
+        Some(quiet_hours_change::Change::Clear(false)) => Err(Error::invalid(
+            QUIET_HOURS_FIELD,
+            "clear must be true when given",
+        )),
     }
 }
 
@@ -46,20 +72,64 @@ impl Command for Update {
             .transpose()?;
         let min = threshold_change("min_price", request.min_price)?;
         let max = threshold_change("max_price", request.max_price)?;
+        let moved = threshold_change(MOVE_FIELD, request.move_percent)?;
+        if let ThresholdChange::Set(v) = moved {
+            MovePercent::parse(v)?;
+        }
+        let cooldown = request.cooldown_seconds.map(Cooldown::parse).transpose()?;
+        let zone = request
+            .time_zone
+            .as_deref()
+            .map(|z| ZoneName::parse(TIME_ZONE_FIELD, z))
+            .transpose()?;
+        let quiet = quiet_change(request.quiet_hours)?;
+        // A request about the user alone leaves its watches as they are, so it needs no choice
+        // of watch; any other (an empty one too, as before these settings) is about a watch.
+        let about_user = zone.is_some() || quiet != QuietChange::Keep;
+        let about_watch = ticker.is_some()
+            || [min, max, moved]
+                .iter()
+                .any(|c| *c != ThresholdChange::Keep)
+            || cooldown.is_some()
+            || !about_user;
         call.authorize(&email).await?;
         let backend = call.ctx.store.backend();
         call.once(move |conn| {
             Box::pin(async move {
-                let user = users::lock(conn, backend, &email, watch.as_ref()).await?;
-                // Validated against the stored values: a new min must stay below the kept max.
-                let thresholds = users::thresholds_of(&user)?.apply(min, max)?;
-                let ticker = match ticker {
-                    Some(t) => t,
-                    None => Ticker::parse("ticker", &user.ticker)?,
+                let which = match (&watch, about_watch) {
+                    (Some(t), _) => Which::Named(t),
+                    (None, true) => Which::Only,
+                    (None, false) => Which::First,
                 };
-                let user =
-                    users::update_subscription(conn, &user, &ticker, thresholds, now_unix_ms())
-                        .await?;
+                let user = users::lock(conn, backend, &email, which).await?;
+                let watch = if about_watch {
+                    // Validated against the stored values: a new min must stay below the kept
+                    // max.
+                    let thresholds = users::thresholds_of(&user)?.apply(min, max)?;
+                    let ticker = match ticker {
+                        Some(t) => t,
+                        None => Ticker::parse("ticker", &user.ticker)?,
+                    };
+                    Some(users::WatchChange {
+                        ticker,
+                        thresholds,
+                        move_percent: MovePercent::apply(user.move_percent, moved)?,
+                        cooldown: cooldown.unwrap_or(Cooldown::from_ms(user.cooldown_ms)),
+                    })
+                } else {
+                    None
+                };
+                let quiet_hours = match quiet {
+                    QuietChange::Keep => user.quiet_hours,
+                    QuietChange::Set(q) => Some(q),
+                    QuietChange::Clear => None,
+                };
+                let change = users::Change {
+                    watch,
+                    time_zone: zone,
+                    quiet_hours,
+                };
+                let user = users::update(conn, &user, &change, now_unix_ms()).await?;
                 Ok(UpdateUserResponse {
                     user: Some(user.into()),
                 })

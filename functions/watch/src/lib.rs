@@ -9,7 +9,8 @@ use tickermesh_api::v1::{
 };
 use tickermesh_core::command::{serves, Call, Command, UserCommandsService};
 use tickermesh_core::config::{positive_var, ConfigError};
-use tickermesh_core::domain::{Email, Thresholds, Ticker};
+use tickermesh_core::domain::{Email, Thresholds, Ticker, WatchRules};
+use tickermesh_core::events::collect_request::CollectRequests;
 use tickermesh_core::server::{GrpcApp, Router};
 use tickermesh_core::store::watches::{self, DEFAULT_MAX_WATCHES};
 use tickermesh_core::{now_unix_ms, Context, Result};
@@ -37,8 +38,9 @@ impl WatchConfig {
     }
 }
 
-/// AddWatch.
-pub struct AddWatch(pub WatchConfig);
+/// AddWatch; the second field, when set, asks collect for the first price of a ticker nobody
+/// watched before, after the commit.
+pub struct AddWatch(pub WatchConfig, pub Option<Arc<CollectRequests>>);
 
 #[async_trait::async_trait]
 impl Command for AddWatch {
@@ -49,20 +51,29 @@ impl Command for AddWatch {
         let email = Email::parse("email", &request.email)?;
         let ticker = Ticker::parse("ticker", &request.ticker)?;
         let thresholds = Thresholds::new(request.min_price, request.max_price)?;
+        let rules = WatchRules::new(request.move_percent, request.cooldown_seconds)?;
         call.authorize(&email).await?;
         let backend = call.ctx.store.backend();
         let max = self.0.max_watches;
-        call.once(move |conn| {
-            Box::pin(async move {
-                let user_id = watches::lock_user(conn, backend, &email).await?;
-                let watch =
-                    watches::add(conn, user_id, &ticker, thresholds, max, now_unix_ms()).await?;
-                Ok(AddWatchResponse {
-                    watch: Some(watch.into()),
+        let (ctx, watched) = (call.ctx, ticker.clone());
+        let response = call
+            .once(move |conn| {
+                Box::pin(async move {
+                    let user_id = watches::lock_user(conn, backend, &email).await?;
+                    let now = now_unix_ms();
+                    let watch =
+                        watches::add(conn, user_id, &ticker, thresholds, rules, max, now).await?;
+                    Ok(AddWatchResponse {
+                        watch: Some(watch.into()),
+                    })
                 })
             })
-        })
-        .await
+            .await?;
+        if let Some(first_prices) = &self.1 {
+            let source = "/tickermesh/watch";
+            first_prices.first_price(&ctx.store, &watched, source).await;
+        }
+        Ok(response)
     }
 }
 
@@ -94,9 +105,13 @@ impl Command for RemoveWatch {
 }
 
 /// The function's whole HTTP surface, ready to serve on a listener.
-pub async fn router(ctx: Arc<Context>, config: WatchConfig) -> Router {
+pub async fn router(
+    ctx: Arc<Context>,
+    config: WatchConfig,
+    first_prices: Arc<CollectRequests>,
+) -> Router {
     let commands = UserCommandsService {
-        add_watch: serves(AddWatch(config)),
+        add_watch: serves(AddWatch(config, Some(first_prices))),
         remove_watch: serves(RemoveWatch),
         ..UserCommandsService::new(ctx)
     };

@@ -86,10 +86,12 @@ impl Yahoo {
                 price,
                 currency,
                 market_time_ms,
+                previous_close,
             }) => Fetch::Quote {
                 price,
                 currency,
                 market_time_ms,
+                previous_close,
             },
             Ok(ChartQuote::NotFound) => Fetch::NotFound,
             Ok(ChartQuote::NoPrice) => Fetch::NoPrice,

@@ -86,6 +86,15 @@ pub fn check_jump(
     }
 }
 
+/// The previous close a quote's moves may be measured from: a positive number within
+/// `max_jump` times of the price either way, else none. An odd one (Yahoo's minor units
+/// against major ones, a zero) would make every watcher of the ticker see a move of
+/// thousands of percent; without one the quote still counts for its thresholds.
+pub fn check_reference(price: f64, previous_close: Option<f64>, max_jump: f64) -> Option<f64> {
+    previous_close
+        .filter(|c| c.is_finite() && *c > 0.0 && price <= c * max_jump && price * max_jump >= *c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +162,31 @@ mod tests {
     }
 
     #[test]
+    fn reference_table() {
+        let cases: &[(f64, Option<f64>, Option<f64>)] = &[
+            (105.2, Some(100.0), Some(100.0)),
+            (105.2, None, None),
+            (105.2, Some(0.0), None),
+            (105.2, Some(-100.0), None),
+            (105.2, Some(f64::NAN), None),
+            (105.2, Some(f64::INFINITY), None),
+            (1000.0, Some(100.0), Some(100.0)),
+            (1000.1, Some(100.0), None),
+            (10.0, Some(100.0), Some(100.0)),
+            (9.99, Some(100.0), None),
+            // Pence against pounds.
+            (18_950.0, Some(189.5), None),
+        ];
+        for &(price, close, expected) in cases {
+            assert_eq!(
+                check_reference(price, close, MAX_JUMP),
+                expected,
+                "{price} after {close:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_collector_publishes_from_its_source() {
         let quote = super::super::QuoteCollected {
             ticker: "AAPL".into(),
@@ -161,6 +195,7 @@ mod tests {
             market_time_ms: NOW,
             collected_at_ms: NOW,
             simulated: false,
+            previous_close: None,
         };
         let event = quote.to_event().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(

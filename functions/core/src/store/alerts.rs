@@ -18,7 +18,10 @@ pub struct StoredAlert {
 
 /// The columns of an alert, in the order [`read`] takes them.
 const COLUMNS: &str = "a.alert_id, a.email, a.ticker, a.price, a.currency, a.threshold, \
-                       a.direction, a.market_time_ms, a.simulated";
+                       a.direction, a.market_time_ms, a.simulated, a.subscription_id, \
+                       a.reference";
+/// How many [`COLUMNS`] there are: the index of the first column after them.
+const AFTER_COLUMNS: usize = 11;
 
 pub async fn find<'e, E: Executor<'e, Database = Any>>(
     ex: E,
@@ -34,7 +37,7 @@ pub async fn find<'e, E: Executor<'e, Database = Any>>(
     .map_err(|e| Error::db("load an alert", e))?;
     let Some(row) = row else { return Ok(None) };
     let outcome: Option<String> = row
-        .try_get(9)
+        .try_get(AFTER_COLUMNS)
         .map_err(|e| Error::db("read an alert row", e))?;
     Ok(Some(StoredAlert {
         alert: read(&row)?,
@@ -42,9 +45,10 @@ pub async fn find<'e, E: Executor<'e, Database = Any>>(
     }))
 }
 
-/// An alert row. A price or threshold stored as NULL (not a finite number) or an unknown
-/// direction is a row no e-mail can be made of: an internal error, as a payload that did not
-/// parse was before alerts had columns.
+/// An alert row. A price or threshold stored as NULL (not a finite number), an unknown
+/// direction, or a move without the previous close it was measured from is a row no e-mail
+/// can be made of: an internal error, as a payload that did not parse was before alerts had
+/// columns.
 fn read(row: &AnyRow) -> Result<ThresholdCrossed> {
     type Cols = (
         String,
@@ -56,6 +60,8 @@ fn read(row: &AnyRow) -> Result<ThresholdCrossed> {
         String,
         i64,
         i64,
+        Option<i64>,
+        Option<f64>,
     );
     let cols = || -> std::result::Result<Cols, sqlx::Error> {
         Ok((
@@ -68,24 +74,38 @@ fn read(row: &AnyRow) -> Result<ThresholdCrossed> {
             row.try_get(6)?,
             row.try_get(7)?,
             row.try_get(8)?,
+            row.try_get(9)?,
+            row.try_get(10)?,
         ))
     };
-    let (alert_id, email, ticker, price, currency, threshold, direction, time, simulated) =
-        cols().map_err(|e| Error::db("read an alert row", e))?;
-    let direction = match direction.as_str() {
-        "above" => Direction::Above,
-        "below" => Direction::Below,
-        other => {
-            return Err(Error::Internal(format!(
-                "stored alert {alert_id} has direction {other:?}"
-            )))
-        }
+    let (
+        alert_id,
+        email,
+        ticker,
+        price,
+        currency,
+        threshold,
+        direction,
+        time,
+        simulated,
+        subscription_id,
+        reference,
+    ) = cols().map_err(|e| Error::db("read an alert row", e))?;
+    let Some(direction) = Direction::parse(&direction) else {
+        return Err(Error::Internal(format!(
+            "stored alert {alert_id} has direction {direction:?}"
+        )));
     };
     let (Some(price), Some(threshold)) = (price, threshold) else {
         return Err(Error::Internal(format!(
             "stored alert {alert_id} has no price or threshold"
         )));
     };
+    if direction.is_move() && reference.is_none() {
+        return Err(Error::Internal(format!(
+            "stored alert {alert_id} is a move without a previous close"
+        )));
+    }
     Ok(ThresholdCrossed {
         alert_id,
         email,
@@ -96,6 +116,8 @@ fn read(row: &AnyRow) -> Result<ThresholdCrossed> {
         direction,
         market_time_ms: time,
         simulated: simulated != 0,
+        subscription_id,
+        reference,
     })
 }
 
@@ -141,7 +163,7 @@ pub async fn unpublished<'e, E: Executor<'e, Database = Any>>(
     let cursor = match (rows.last(), alerts.last()) {
         (Some(row), Some(alert)) => Some(OutboxCursor {
             created_at_ms: row
-                .try_get(9)
+                .try_get(AFTER_COLUMNS)
                 .map_err(|e| Error::db("read an alert row", e))?,
             alert_id: alert.alert_id.clone(),
         }),
@@ -195,15 +217,33 @@ pub async fn record_handled<'e, E: Executor<'e, Database = Any>>(
     detail: Option<&str>,
     now_ms: i64,
 ) -> Result<()> {
+    record(ex, backend, alert_id, outcome, detail, None, now_ms).await
+}
+
+/// Records what became of an alert (`due_at_ms`: when a held one is to be mailed), unless it
+/// was recorded already — and only while the alert exists: a user deleted after notify read
+/// the alert leaves no record behind (a refusal's detail may quote the address), where no
+/// retention pass would find it.
+pub async fn record<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    backend: Backend,
+    alert_id: &str,
+    outcome: &str,
+    detail: Option<&str>,
+    due_at_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<()> {
     let sql = format!(
-        "{} INTO sent_alerts (alert_id, outcome, detail, handled_at_ms) VALUES (?, ?, ?, ?)",
+        "{} INTO sent_alerts (alert_id, outcome, detail, handled_at_ms, due_at_ms) \
+         SELECT alert_id, ?, ?, ?, ? FROM alerts WHERE alert_id = ?",
         backend.insert_ignore()
     );
     sqlx::query(&sql)
-        .bind(alert_id)
         .bind(outcome)
         .bind(detail)
         .bind(now_ms)
+        .bind(due_at_ms)
+        .bind(alert_id)
         .execute(ex)
         .await
         .map(|_| ())

@@ -19,7 +19,8 @@ pub struct Average {
     pub currency: String,
 }
 
-const COLUMNS: &str = "ticker, price, currency, market_time_ms, collected_at_ms, simulated";
+const COLUMNS: &str =
+    "ticker, price, currency, market_time_ms, collected_at_ms, simulated, previous_close";
 
 fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<Quote, sqlx::Error> {
     Ok(Quote {
@@ -29,6 +30,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<Quote, sqlx::Error> 
         market_time_ms: row.try_get(3)?,
         collected_at_ms: row.try_get(4)?,
         simulated: row.try_get::<i64, _>(5)? != 0,
+        previous_close: row.try_get(6)?,
     })
 }
 
@@ -39,7 +41,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
     quote: &Quote,
 ) -> Result<bool> {
     let sql = format!(
-        "{} INTO quotes ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+        "{} INTO quotes ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
         backend.insert_ignore()
     );
     let done = sqlx::query(&sql)
@@ -49,6 +51,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
         .bind(quote.market_time_ms)
         .bind(quote.collected_at_ms)
         .bind(i64::from(quote.simulated))
+        .bind(quote.previous_close.filter(|c| c.is_finite()))
         .execute(ex)
         .await
         .map_err(|e| Error::db("store a quote", e))?;
@@ -114,8 +117,8 @@ pub async fn latest_for_user<'e, E: Executor<'e, Database = Any>>(
         ""
     };
     let sql = format!(
-        "SELECT s.ticker, q.price, q.currency, q.market_time_ms, q.collected_at_ms, q.simulated \
-         FROM users u JOIN subscriptions s ON s.user_id = u.id \
+        "SELECT s.ticker, q.price, q.currency, q.market_time_ms, q.collected_at_ms, q.simulated, \
+         q.previous_close FROM users u JOIN subscriptions s ON s.user_id = u.id \
          LEFT JOIN quotes q ON q.ticker = s.ticker AND q.market_time_ms = \
              (SELECT m.market_time_ms FROM quotes m WHERE m.ticker = s.ticker \
               ORDER BY m.market_time_ms DESC LIMIT 1) \
@@ -141,6 +144,7 @@ pub async fn latest_for_user<'e, E: Executor<'e, Database = Any>>(
                 market_time_ms: row.try_get(3)?,
                 collected_at_ms: row.try_get(4)?,
                 simulated: row.try_get::<i64, _>(5)? != 0,
+                previous_close: row.try_get(6)?,
             }),
         };
         Ok((ticker, quote))

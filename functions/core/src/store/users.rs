@@ -1,11 +1,12 @@
-//! Users and the ticker each watches. A user has one subscription today; the table is keyed by
-//! (user, ticker) so that watching several tickers needs no schema change. A user starts
-//! unconfirmed (see [`crate::access`]) and is found for a call by its access token's hash.
+//! Users, their delivery settings (time zone, quiet hours), and the watch a call about one acts
+//! on: the one-ticker API's `User` is a user with one of its watches (see [`watches`]). A user
+//! starts unconfirmed (see [`crate::access`]) and is found for a call by its access token's
+//! hash.
 
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use crate::access::TokenHash;
-use crate::domain::{Email, Thresholds, Ticker};
+use crate::domain::{Cooldown, Email, QuietHours, Thresholds, Ticker, WatchRules, ZoneName};
 use crate::error::{Error, Result};
 use crate::store::{watches, Backend};
 
@@ -23,12 +24,22 @@ pub struct User {
     pub confirmed_at_ms: Option<i64>,
     /// Set by the unsubscribe link: no alert e-mail until the address is confirmed again.
     pub unsubscribed_at_ms: Option<i64>,
+    /// The watch's percent-move rule (`None`: none) and cooldown between alert e-mails.
+    pub move_percent: Option<f64>,
+    pub cooldown_ms: i64,
+    /// The user's IANA time zone (`UTC` unless set), in which its quiet hours are read.
+    pub time_zone: String,
+    /// `None`: alerts are mailed at once, at any hour.
+    pub quiet_hours: Option<QuietHours>,
 }
 
-const SELECT_USER: &str = "SELECT u.id, s.id, u.email, s.ticker, s.min_price, s.max_price, \
-     u.created_at_ms, s.updated_at_ms, u.confirmed_at_ms, u.unsubscribed_at_ms \
-     FROM users u JOIN subscriptions s ON s.user_id = u.id \
-     WHERE u.email = ? ORDER BY s.id LIMIT 1";
+/// For `users u JOIN subscriptions s`: what [`from_row`] reads. Updated is the later of the
+/// user's last change (its time zone, quiet hours) and its watch's.
+const USER_COLUMNS: &str = "u.id, s.id, u.email, s.ticker, s.min_price, s.max_price, \
+     u.created_at_ms, \
+     CASE WHEN u.updated_at_ms > s.updated_at_ms THEN u.updated_at_ms ELSE s.updated_at_ms END, \
+     u.confirmed_at_ms, u.unsubscribed_at_ms, \
+     s.move_percent, s.cooldown_ms, u.time_zone, u.quiet_start_min, u.quiet_end_min";
 
 fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<User, sqlx::Error> {
     Ok(User {
@@ -42,6 +53,11 @@ fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<User, sqlx::Error> {
         updated_at_ms: row.try_get(7)?,
         confirmed_at_ms: row.try_get(8)?,
         unsubscribed_at_ms: row.try_get(9)?,
+        move_percent: row.try_get(10)?,
+        cooldown_ms: row.try_get(11)?,
+        time_zone: row.try_get(12)?,
+        quiet_hours: QuietHours::from_stored(row.try_get(13)?, row.try_get(14)?)
+            .map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
     })
 }
 
@@ -58,6 +74,7 @@ pub async fn insert(
     email: &Email,
     ticker: &Ticker,
     thresholds: Thresholds,
+    rules: WatchRules,
     now_ms: i64,
     unconfirmed_before_ms: i64,
 ) -> Result<User> {
@@ -100,20 +117,16 @@ pub async fn insert(
             .map_err(|e| Error::db("read a new user id", e))?,
     };
     let subscription_id =
-        watches::insert_subscription(conn, user_id, ticker, thresholds, now_ms).await?;
+        watches::insert_subscription(conn, user_id, ticker, thresholds, rules, now_ms).await?;
     // No read-back: the transaction knows every field it just wrote.
-    Ok(User {
-        id: user_id,
-        subscription_id,
-        email: email.as_str().to_owned(),
-        ticker: ticker.as_str().to_owned(),
-        min_price: thresholds.min(),
-        max_price: thresholds.max(),
-        created_at_ms: now_ms,
-        updated_at_ms: now_ms,
-        confirmed_at_ms: None,
-        unsubscribed_at_ms: None,
-    })
+    Ok(super::registration::new_user(
+        (user_id, subscription_id),
+        email,
+        ticker,
+        thresholds,
+        rules,
+        now_ms,
+    ))
 }
 
 /// The e-mail of the user an access token belongs to, or `None` for a token nobody holds.
@@ -126,36 +139,6 @@ pub async fn email_of_token<'e, E: Executor<'e, Database = Any>>(
         .fetch_optional(ex)
         .await
         .map_err(|e| Error::db("look up an access token", e))
-}
-
-/// Whether alert e-mails may go to an address, and the user's id for its unsubscribe link.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recipient {
-    pub user_id: i64,
-    pub confirmed: bool,
-    pub unsubscribed: bool,
-}
-
-/// The user an alert e-mail would go to, or `None` when no user has that address (any more).
-pub async fn recipient<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    email: &str,
-) -> Result<Option<Recipient>> {
-    let row =
-        sqlx::query("SELECT id, confirmed_at_ms, unsubscribed_at_ms FROM users WHERE email = ?")
-            .bind(email)
-            .fetch_optional(ex)
-            .await
-            .map_err(|e| Error::db("look up an alert's recipient", e))?;
-    row.map(|row| -> std::result::Result<_, sqlx::Error> {
-        Ok(Recipient {
-            user_id: row.try_get(0)?,
-            confirmed: row.try_get::<Option<i64>, _>(1)?.is_some(),
-            unsubscribed: row.try_get::<Option<i64>, _>(2)?.is_some(),
-        })
-    })
-    .transpose()
-    .map_err(|e| Error::db("read a recipient row", e))
 }
 
 /// Drops unconfirmed registrations made before `before_ms`, at most `batch` at a time (short
@@ -183,7 +166,11 @@ pub async fn find<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     email: &Email,
 ) -> Result<Option<User>> {
-    let row = sqlx::query(SELECT_USER)
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u JOIN subscriptions s ON s.user_id = u.id \
+         WHERE u.email = ? ORDER BY s.id LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
         .bind(email.as_str())
         .fetch_optional(ex)
         .await
@@ -194,28 +181,42 @@ pub async fn find<'e, E: Executor<'e, Database = Any>>(
         .map_err(|e| Error::db("read a user row", e))
 }
 
-/// The user with the watch `wanted` names (or its only watch), locked for the rest of the
-/// transaction (MySQL); NOT_FOUND, or FAILED_PRECONDITION when it watches several and none is
-/// named ([`watches::pick`]).
+/// Which watch a call about a user acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which<'t> {
+    /// The one watching this ticker.
+    Named(&'t Ticker),
+    /// The user's only watch: FAILED_PRECONDITION when it watches several.
+    Only,
+    /// The oldest: for a change to the user alone (its time zone, its quiet hours), which needs
+    /// no choice of watch.
+    First,
+}
+
+/// The user with the watch `which` picks, locked for the rest of the transaction (MySQL);
+/// NOT_FOUND, or FAILED_PRECONDITION when it watches several and none is named
+/// ([`watches::pick`]).
 pub async fn lock(
     conn: &mut AnyConnection,
     backend: Backend,
     email: &Email,
-    wanted: Option<&Ticker>,
+    which: Which<'_>,
 ) -> Result<User> {
-    let filter = if wanted.is_some() {
-        " AND s.ticker = ?"
-    } else {
-        ""
+    let (filter, limit) = match which {
+        Which::Named(_) => (" AND s.ticker = ?", 2),
+        Which::Only => ("", 2),
+        Which::First => ("", 1),
     };
     let sql = format!(
-        "SELECT u.id, s.id, u.email, s.ticker, s.min_price, s.max_price, \
-         u.created_at_ms, s.updated_at_ms, u.confirmed_at_ms, u.unsubscribed_at_ms \
-         FROM users u JOIN subscriptions s ON s.user_id = u.id \
-         WHERE u.email = ?{filter} ORDER BY s.id LIMIT 2{}",
+        "SELECT {USER_COLUMNS} FROM users u JOIN subscriptions s ON s.user_id = u.id \
+         WHERE u.email = ?{filter} ORDER BY s.id LIMIT {limit}{}",
         backend.for_update()
     );
     let mut query = sqlx::query(&sql).bind(email.as_str());
+    let wanted = match which {
+        Which::Named(t) => Some(t),
+        Which::Only | Which::First => None,
+    };
     if let Some(t) = wanted {
         query = query.bind(t.as_str());
     }
@@ -238,32 +239,97 @@ pub async fn lock(
     }
 }
 
-pub async fn update_subscription(
+/// What an update leaves a watch with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchChange {
+    pub ticker: Ticker,
+    pub thresholds: Thresholds,
+    pub move_percent: Option<f64>,
+    pub cooldown: Cooldown,
+}
+
+/// What an update leaves the user with: its quiet hours, its time zone (`None`: as it is),
+/// and its watch unless `watch` is `None` (a change to the user alone leaves the watch's row
+/// as it is).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub watch: Option<WatchChange>,
+    pub time_zone: Option<ZoneName>,
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// Stores `change` for the user [`lock`] returned: the user as it is now.
+pub async fn update(
     conn: &mut AnyConnection,
     user: &User,
-    ticker: &Ticker,
-    thresholds: Thresholds,
+    change: &Change,
     now_ms: i64,
 ) -> Result<User> {
-    // A changed ticker or threshold re-arms the alert: a new threshold that the price already
-    // breaches alerts once on the next quote. An update that changes neither leaves the alert
-    // where it is (re-arming would mail the same crossing again). The row is locked (or
+    let mut updated = user.clone();
+    if let Some(watch) = &change.watch {
+        update_watch(conn, user, watch, now_ms).await?;
+        updated.ticker = watch.ticker.as_str().to_owned();
+        updated.min_price = watch.thresholds.min();
+        updated.max_price = watch.thresholds.max();
+        updated.move_percent = watch.move_percent;
+        updated.cooldown_ms = watch.cooldown.as_ms();
+    }
+    let time_zone = match &change.time_zone {
+        Some(zone) => zone.as_str().to_owned(),
+        None => user.time_zone.clone(),
+    };
+    let (start, end) = match change.quiet_hours {
+        Some(q) => (Some(i64::from(q.start_min())), Some(i64::from(q.end_min()))),
+        None => (None, None),
+    };
+    sqlx::query(
+        "UPDATE users SET time_zone = ?, quiet_start_min = ?, quiet_end_min = ?, \
+         updated_at_ms = ? WHERE id = ?",
+    )
+    .bind(time_zone.as_str())
+    .bind(start)
+    .bind(end)
+    .bind(now_ms)
+    .bind(user.id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| Error::db("update a user", e))?;
+    updated.time_zone = time_zone;
+    updated.quiet_hours = change.quiet_hours;
+    updated.updated_at_ms = now_ms;
+    Ok(updated)
+}
+
+async fn update_watch(
+    conn: &mut AnyConnection,
+    user: &User,
+    watch: &WatchChange,
+    now_ms: i64,
+) -> Result<()> {
+    // A changed ticker, threshold or move rule re-arms the alert: a new rule that the price
+    // already breaks alerts once on the next quote. An update that changes none leaves the
+    // alert where it is (re-arming would mail the same crossing again); a cooldown is about
+    // the e-mails, not the crossing, so changing it does not re-arm. The row is locked (or
     // SQLite's one writer holds it), so `user` is what is stored.
-    let changed = user.ticker != ticker.as_str()
-        || user.min_price != thresholds.min()
-        || user.max_price != thresholds.max();
+    let changed = user.ticker != watch.ticker.as_str()
+        || user.min_price != watch.thresholds.min()
+        || user.max_price != watch.thresholds.max()
+        || user.move_percent != watch.move_percent;
     let rearm = if changed {
         ", alert_state = 'armed', evaluated_market_time_ms = NULL"
     } else {
         ""
     };
+    let ticker = &watch.ticker;
     sqlx::query(&format!(
-        "UPDATE subscriptions SET ticker = ?, min_price = ?, max_price = ?, updated_at_ms = ?\
-         {rearm} WHERE id = ?"
+        "UPDATE subscriptions SET ticker = ?, min_price = ?, max_price = ?, move_percent = ?, \
+         cooldown_ms = ?, updated_at_ms = ?{rearm} WHERE id = ?"
     ))
     .bind(ticker.as_str())
-    .bind(thresholds.min())
-    .bind(thresholds.max())
+    .bind(watch.thresholds.min())
+    .bind(watch.thresholds.max())
+    .bind(watch.move_percent)
+    .bind(watch.cooldown.as_ms())
     .bind(now_ms)
     .bind(user.subscription_id)
     .execute(&mut *conn)
@@ -274,19 +340,7 @@ pub async fn update_subscription(
         }
         other => Error::db("update a subscription", other),
     })?;
-    sqlx::query("UPDATE users SET updated_at_ms = ? WHERE id = ?")
-        .bind(now_ms)
-        .bind(user.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| Error::db("update a user", e))?;
-    Ok(User {
-        ticker: ticker.as_str().to_owned(),
-        min_price: thresholds.min(),
-        max_price: thresholds.max(),
-        updated_at_ms: now_ms,
-        ..user.clone()
-    })
+    Ok(())
 }
 
 /// Deletes the user and its subscriptions, or answers `NOT_FOUND`.

@@ -4,7 +4,7 @@
 
 use sqlx::{Any, AnyConnection, Executor, Row};
 
-use crate::domain::{Email, Thresholds, Ticker};
+use crate::domain::{Email, Thresholds, Ticker, WatchRules};
 use crate::error::{Error, Result};
 use crate::store::quotes::Quote;
 use crate::store::Backend;
@@ -21,13 +21,20 @@ pub struct Watch {
     pub alert_state: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// The percent-move rule (`None`: none) and the cooldown between alert e-mails (0: none).
+    pub move_percent: Option<f64>,
+    pub cooldown_ms: i64,
 }
+
+/// How many columns [`columns`] selects: what a query selects after them starts here.
+const WATCH_COLUMNS: usize = 9;
 
 /// For `subscriptions s LEFT JOIN quote_evaluations e ON e.ticker = s.ticker`: the alert state
 /// as the edge-triggered rules see it (`evaluation::ALERT_STATE_SQL`).
 fn columns() -> String {
     format!(
-        "s.id, s.ticker, s.min_price, s.max_price, {}, s.created_at_ms, s.updated_at_ms",
+        "s.id, s.ticker, s.min_price, s.max_price, {}, s.created_at_ms, s.updated_at_ms, \
+         s.move_percent, s.cooldown_ms",
         super::evaluation::ALERT_STATE_SQL
     )
 }
@@ -41,6 +48,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> std::result::Result<Watch, sqlx::Error> 
         alert_state: row.try_get(4)?,
         created_at_ms: row.try_get(5)?,
         updated_at_ms: row.try_get(6)?,
+        move_percent: row.try_get(7)?,
+        cooldown_ms: row.try_get(8)?,
     })
 }
 
@@ -66,6 +75,7 @@ pub async fn add(
     user_id: i64,
     ticker: &Ticker,
     thresholds: Thresholds,
+    rules: WatchRules,
     max_watches: u32,
     now_ms: i64,
 ) -> Result<Watch> {
@@ -75,7 +85,7 @@ pub async fn add(
             "a user watches at most {max_watches} tickers; remove one first"
         )));
     }
-    let id = insert_subscription(conn, user_id, ticker, thresholds, now_ms).await?;
+    let id = insert_subscription(conn, user_id, ticker, thresholds, rules, now_ms).await?;
     Ok(Watch {
         id,
         ticker: ticker.as_str().to_owned(),
@@ -84,6 +94,8 @@ pub async fn add(
         alert_state: "armed".into(),
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
+        move_percent: rules.move_percent(),
+        cooldown_ms: rules.cooldown.as_ms(),
     })
 }
 
@@ -101,16 +113,19 @@ pub(crate) async fn insert_subscription(
     user_id: i64,
     ticker: &Ticker,
     thresholds: Thresholds,
+    rules: WatchRules,
     now_ms: i64,
 ) -> Result<i64> {
     let inserted = sqlx::query(
-        "INSERT INTO subscriptions (user_id, ticker, min_price, max_price, created_at_ms, updated_at_ms) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO subscriptions (user_id, ticker, min_price, max_price, move_percent, \
+         cooldown_ms, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(user_id)
     .bind(ticker.as_str())
     .bind(thresholds.min())
     .bind(thresholds.max())
+    .bind(rules.move_percent())
+    .bind(rules.cooldown.as_ms())
     .bind(now_ms)
     .bind(now_ms)
     .execute(&mut *conn)
@@ -204,18 +219,20 @@ pub async fn list<'e, E: Executor<'e, Database = Any>>(
             return Ok(None);
         };
         let watch = from_row(row)?;
-        let quote = match row.try_get::<Option<f64>, _>(7)? {
+        let q = WATCH_COLUMNS;
+        let quote = match row.try_get::<Option<f64>, _>(q)? {
             None => None,
             Some(price) => Some(Quote {
                 ticker: watch.ticker.clone(),
                 price,
-                currency: row.try_get(8)?,
-                market_time_ms: row.try_get(9)?,
-                collected_at_ms: row.try_get(10)?,
-                simulated: row.try_get::<i64, _>(11)? != 0,
+                currency: row.try_get(q + 1)?,
+                market_time_ms: row.try_get(q + 2)?,
+                collected_at_ms: row.try_get(q + 3)?,
+                simulated: row.try_get::<i64, _>(q + 4)? != 0,
+                previous_close: None,
             }),
         };
-        let unknown = row.try_get::<Option<i64>, _>(12)?.is_some();
+        let unknown = row.try_get::<Option<i64>, _>(q + 5)?.is_some();
         Ok(Some((watch, quote, unknown)))
     };
     let mut watches = Vec::with_capacity(rows.len());

@@ -21,6 +21,9 @@ pub const FUNCTIONS: &[(&str, Option<&str>)] = &[
     // HTTP only (the one-click link), no gRPC health route in the router: its health is its
     // metrics, like the event functions'.
     ("unsubscribe", None),
+    // Ticked by a schedule (a PingSource; a timer in the local mesh), like collect.
+    ("digest", None),
+    ("retention", None),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -124,6 +127,9 @@ impl Report {
         let lag = sum_by(&samples, "tickermesh_consumer_lag_messages", |s| {
             format!("{}/{}", consumer(s), s.label("topic").unwrap_or("?"))
         });
+        let last_pass = max_of(&samples, "tickermesh_retention_last_pass_timestamp_seconds")
+            .filter(|t| *t > 0.0)
+            .map(|t| (now - t).max(0.0));
         let last_collect = max_of(
             &samples,
             "tickermesh_collector_last_iteration_timestamp_seconds",
@@ -167,8 +173,12 @@ impl Report {
                     Some(c) => write!(detail, "; last tick {:.0}s ago", c.age_seconds),
                     None => write!(detail, "; no tick yet"),
                 },
-                // Serves HTTP requests, consumes nothing: no lag to show.
-                "unsubscribe" => Ok(()),
+                // Consume nothing (HTTP requests, a schedule): no lag to show.
+                "unsubscribe" | "digest" => Ok(()),
+                "retention" => match last_pass {
+                    Some(age) => write!(detail, "; last pass {age:.0}s ago"),
+                    None => write!(detail, "; no pass yet"),
+                },
                 _ => {
                     let waiting: f64 = lag
                         .iter()
@@ -277,6 +287,8 @@ fn in_process(samples: &[Sample], function: &str) -> (Health, String) {
     let present = samples.iter().any(|s| match function {
         "collect" => s.name == "tickermesh_collector_iterations_total",
         "unsubscribe" => s.name == "tickermesh_unsubscribe_requests_total",
+        "digest" => s.name == "tickermesh_digest_runs_total",
+        "retention" => s.name == "tickermesh_retention_passes_total",
         f => s.name == "tickermesh_events_total" && consumer(s) == f,
     });
     if present {
@@ -370,8 +382,42 @@ mod tests {
             .unwrap();
         assert_eq!(f.health, Health::Down);
         let names: Vec<&str> = FUNCTIONS.iter().map(|(n, _)| *n).collect();
-        for n in ["access", "watch", "unsubscribe"] {
+        for n in ["access", "watch", "unsubscribe", "digest", "retention"] {
             assert!(names.contains(&n), "{n} is not in the status list");
+        }
+    }
+
+    /// digest and retention (ticked by a schedule) are up in the local mesh when their metrics
+    /// are there; retention says when it last ran.
+    #[test]
+    fn the_scheduled_functions_are_judged_by_their_metrics() {
+        let samples = vec![
+            sample("tickermesh_digest_runs_total", &[("outcome", "ok")], 0.0),
+            sample(
+                "tickermesh_retention_passes_total",
+                &[("outcome", "ok")],
+                1.0,
+            ),
+            sample(
+                "tickermesh_retention_last_pass_timestamp_seconds",
+                &[],
+                40.0,
+            ),
+        ];
+        let r = Report::build("e", "m".into(), vec![], Ok(samples), false, 100.0);
+        let detail = |n: &str| {
+            let f = r.functions.iter().find(|f| f.name == n).unwrap();
+            (f.health, f.detail.clone())
+        };
+        assert_eq!(detail("digest"), (Health::Up, "in the mesh process".into()));
+        assert_eq!(
+            detail("retention"),
+            (Health::Up, "in the mesh process; last pass 60s ago".into())
+        );
+        let r = Report::build("e", "m".into(), vec![], Ok(vec![]), false, 100.0);
+        for n in ["digest", "retention"] {
+            let f = r.functions.iter().find(|f| f.name == n).unwrap();
+            assert_eq!(f.health, Health::Down, "{n}");
         }
     }
 

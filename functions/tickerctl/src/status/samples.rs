@@ -26,6 +26,9 @@ pub const STATUS_METRICS: &[&str] = &[
     "tickermesh_consumer_lag_messages",
     "tickermesh_events_total",
     "tickermesh_collector_iterations_total",
+    "tickermesh_digest_runs_total",
+    "tickermesh_retention_passes_total",
+    "tickermesh_retention_last_pass_timestamp_seconds",
 ];
 
 /// Parses the Prometheus text exposition format: `name{label="value",…} value [timestamp]`.

@@ -1,0 +1,212 @@
+//! How notify delivers an alert beyond consent: the watch's cooldown (at most one e-mail per
+//! period, claimed by compare-and-set so replicas agree) and the user's quiet hours (alerts
+//! held, `sent_alerts.outcome = 'held'` with `due_at_ms`, then mailed as one digest).
+
+use sqlx::{Any, Executor, Row};
+
+use crate::error::{Error, Result};
+use crate::store::Backend;
+
+/// The recipient of an alert or a digest, with what decides how it is delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub user_id: i64,
+    pub confirmed: bool,
+    pub unsubscribed: bool,
+    /// `users.time_zone`, as stored (an IANA name).
+    pub time_zone: String,
+    /// `users.quiet_start_min`, `users.quiet_end_min`: both or neither.
+    pub quiet_start_min: Option<i64>,
+    pub quiet_end_min: Option<i64>,
+    /// The watch that alerted, when it was asked for and is still this user's.
+    pub watch: Option<Watch>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    pub id: i64,
+    /// 0: no cooldown.
+    pub cooldown_ms: i64,
+    pub last_mailed_at_ms: Option<i64>,
+}
+
+/// The user with address `email` and, with `watch`, that watch of theirs; `None` when no user
+/// has the address (any more). One read for everything notify decides on.
+pub async fn recipient<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    email: &str,
+    watch: Option<i64>,
+) -> Result<Option<Recipient>> {
+    let row = sqlx::query(
+        "SELECT u.id, u.confirmed_at_ms, u.unsubscribed_at_ms, u.time_zone, u.quiet_start_min, \
+         u.quiet_end_min, s.id, s.cooldown_ms, s.last_mailed_at_ms \
+         FROM users u LEFT JOIN subscriptions s ON s.id = ? AND s.user_id = u.id \
+         WHERE u.email = ?",
+    )
+    .bind(watch)
+    .bind(email)
+    .fetch_optional(ex)
+    .await
+    .map_err(|e| Error::db("look up an alert's recipient", e))?;
+    row.map(|row| -> std::result::Result<_, sqlx::Error> {
+        let watch = match row.try_get::<Option<i64>, _>(6)? {
+            Some(id) => Some(Watch {
+                id,
+                cooldown_ms: row.try_get(7)?,
+                last_mailed_at_ms: row.try_get(8)?,
+            }),
+            None => None,
+        };
+        Ok(Recipient {
+            user_id: row.try_get(0)?,
+            confirmed: row.try_get::<Option<i64>, _>(1)?.is_some(),
+            unsubscribed: row.try_get::<Option<i64>, _>(2)?.is_some(),
+            time_zone: row.try_get(3)?,
+            quiet_start_min: row.try_get(4)?,
+            quiet_end_min: row.try_get(5)?,
+            watch,
+        })
+    })
+    .transpose()
+    .map_err(|e| Error::db("read a recipient row", e))
+}
+
+/// Claims the watch's next e-mail at `now_ms`: true when its cooldown has passed since the
+/// last one (and it is marked mailed now), false when another alert of it was mailed within
+/// the cooldown. One statement, so two replicas never both claim.
+pub async fn claim_cooldown<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    watch: i64,
+    now_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE subscriptions SET last_mailed_at_ms = ? WHERE id = ? AND cooldown_ms > 0 \
+         AND (last_mailed_at_ms IS NULL OR last_mailed_at_ms <= ? - cooldown_ms)",
+    )
+    .bind(now_ms)
+    .bind(watch)
+    .bind(now_ms)
+    .execute(ex)
+    .await
+    .map_err(|e| Error::db("claim a watch's cooldown", e))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives back a claim made at `claimed_at_ms` whose e-mail could not go out (the mail server
+/// away): the alert is delivered again later and must find the watch as before. A claim made
+/// since by another alert is left alone.
+pub async fn release_cooldown<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    watch: i64,
+    claimed_at_ms: i64,
+    previous_ms: Option<i64>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE subscriptions SET last_mailed_at_ms = ? WHERE id = ? AND last_mailed_at_ms = ?",
+    )
+    .bind(previous_ms)
+    .bind(watch)
+    .bind(claimed_at_ms)
+    .execute(ex)
+    .await
+    .map(|_| ())
+    .map_err(|e| Error::db("release a watch's cooldown", e))
+}
+
+/// Records an alert as held until `due_at_ms` (the end of the quiet hours), unless it was
+/// already handled.
+pub async fn record_held<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    backend: Backend,
+    alert_id: &str,
+    detail: &str,
+    due_at_ms: i64,
+    now_ms: i64,
+) -> Result<()> {
+    super::alerts::record(
+        ex,
+        backend,
+        alert_id,
+        "held",
+        Some(detail),
+        Some(due_at_ms),
+        now_ms,
+    )
+    .await
+}
+
+/// Ids of `email`'s alerts held until `as_of_ms` or earlier, oldest first, at most `limit`.
+pub async fn held_due<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    email: &str,
+    as_of_ms: i64,
+    limit: u32,
+) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT a.alert_id FROM alerts a JOIN sent_alerts s ON s.alert_id = a.alert_id \
+         WHERE a.email = ? AND s.outcome = 'held' AND s.due_at_ms <= ? \
+         ORDER BY a.created_at_ms, a.alert_id LIMIT ?",
+    )
+    .bind(email)
+    .bind(as_of_ms)
+    .bind(i64::from(limit))
+    .fetch_all(ex)
+    .await
+    .map_err(|e| Error::db("load held alerts", e))
+}
+
+/// Marks exactly these alerts, if still held, as `outcome` ("sent" by a digest, "suppressed",
+/// "dead_letter"); returns how many changed.
+pub async fn finish_held<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    alert_ids: &[String],
+    outcome: &str,
+    detail: &str,
+    now_ms: i64,
+) -> Result<u64> {
+    if alert_ids.is_empty() {
+        return Ok(0);
+    }
+    let marks = vec!["?"; alert_ids.len()].join(", ");
+    let sql = format!(
+        "UPDATE sent_alerts SET outcome = ?, detail = ?, handled_at_ms = ? \
+         WHERE outcome = 'held' AND alert_id IN ({marks})"
+    );
+    let mut query = sqlx::query(&sql).bind(outcome).bind(detail).bind(now_ms);
+    for id in alert_ids {
+        query = query.bind(id.as_str());
+    }
+    let done = query
+        .execute(ex)
+        .await
+        .map_err(|e| Error::db("mark held alerts handled", e))?;
+    Ok(done.rows_affected())
+}
+
+/// Addresses with alerts held until `as_of_ms` or earlier, in order, after `after` when
+/// given, at most `limit`: the digest function reads them in batches.
+pub async fn due_recipients<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    as_of_ms: i64,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>> {
+    let from = if after.is_some() {
+        "AND a.email > ?"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT DISTINCT a.email FROM sent_alerts s JOIN alerts a ON a.alert_id = s.alert_id \
+         WHERE s.outcome = 'held' AND s.due_at_ms <= ? {from} ORDER BY a.email LIMIT ?"
+    );
+    let mut query = sqlx::query_scalar(&sql).bind(as_of_ms);
+    if let Some(after) = after {
+        query = query.bind(after);
+    }
+    query
+        .bind(i64::from(limit))
+        .fetch_all(ex)
+        .await
+        .map_err(|e| Error::db("load the addresses of due digests", e))
+}
