@@ -150,7 +150,7 @@ impl Command for RequestAccess {
                 })
             })
             .await?;
-        handover.send(&self.codes).await;
+        handover.send(&self.codes);
         Ok(response)
     }
 }

@@ -30,19 +30,6 @@ impl Register {
     }
 }
 
-impl Register {
-    /// After the commit: the code's e-mail handed over. (No first price is asked for here: the
-    /// address can see prices once confirmed, see `tickermesh_core::events::collect_request`.)
-    async fn committed(
-        &self,
-        handover: &Handover,
-        response: RegisterUserResponse,
-    ) -> RegisterUserResponse {
-        handover.send(&self.codes).await;
-        response
-    }
-}
-
 #[async_trait::async_trait]
 impl Command for Register {
     type Request = RegisterUserRequest;
@@ -69,7 +56,8 @@ impl Command for Register {
         let batch = std::mem::take(&mut fresh.batch);
         if let Some(ids) = call.in_one_trip(batch, &response, RETURNING).await? {
             handover.keep(fresh.issued(&ids)?);
-            return Ok(self.committed(&handover, response).await);
+            handover.send(&self.codes);
+            return Ok(response);
         }
         let kept = handover.clone();
         let response = call
@@ -107,7 +95,10 @@ impl Command for Register {
                 })
             })
             .await?;
-        Ok(self.committed(&handover, response).await)
+        // After the commit: the code's e-mail handed over. (No first price is asked for here:
+        // the address sees prices once confirmed, see `tickermesh_core::events::collect_request`.)
+        handover.send(&self.codes);
+        Ok(response)
     }
 
     fn observe(&self, result: &Result<RegisterUserResponse>) {

@@ -134,11 +134,15 @@ impl Handover {
         expires
     }
 
-    /// Hands the kept code's e-mail to the broker, if the effect issued one.
-    pub async fn send(&self, codes: &CodeIssuer) {
+    /// Hands the kept code's e-mail to the broker, if the effect issued one — in the
+    /// background: the command has committed and answers at once instead of waiting for the
+    /// broker's acknowledgement (most of a RegisterUser's time on Kafka); a hand-over that does
+    /// not happen (the process stops) is the upkeep's to send.
+    pub fn send(&self, codes: &Arc<CodeIssuer>) {
         let code = self.0.lock().ok().and_then(|mut slot| slot.take());
         if let Some(code) = code {
-            codes.hand_over(&code).await;
+            let codes = codes.clone();
+            tokio::spawn(async move { codes.hand_over(&code).await });
         }
     }
 }
