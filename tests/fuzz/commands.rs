@@ -22,28 +22,31 @@ fn labels(n: usize) -> String {
 }
 
 /// Addresses: valid ones in any case and script, ones near the length limit, and anything.
+// The plausible alternatives weigh more: at equal weights about one case in twenty was a valid
+// registration, so 64 cases now and then made none and the run failed on its own check that
+// the strategies reach the store.
 fn email() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[a-zA-Z0-9.+]{1,20}@[a-z]{1,10}\\.(com|de|example)",
-        "[a-zA-Zéß\u{130}\u{212A}\u{4E00}-\u{4E10}\u{20000}-\u{20010}]{1,30}@[a-zA-Z\u{130}]{1,60}\\.[a-z]{2,4}",
-        (0usize..=32, 180usize..250).prop_map(|(l, d)| format!(
+        4 => "[a-zA-Z0-9.+]{1,20}@[a-z]{1,10}\\.(com|de|example)",
+        1 => "[a-zA-Zéß\u{130}\u{212A}\u{4E00}-\u{4E10}\u{20000}-\u{20010}]{1,30}@[a-zA-Z\u{130}]{1,60}\\.[a-z]{2,4}",
+        1 => (0usize..=32, 180usize..250).prop_map(|(l, d)| format!(
             "{}@{}.com",
             "\u{130}".repeat(l),
             labels(d)
         )),
-        any::<String>(),
+        1 => any::<String>(),
     ]
 }
 
 fn ticker() -> impl Strategy<Value = String> {
-    prop_oneof!["[a-zA-Z0-9.^=-]{1,18}", any::<String>()]
+    prop_oneof![3 => "[a-zA-Z0-9.^=-]{1,18}", 1 => any::<String>()]
 }
 
 fn price() -> impl Strategy<Value = Option<f64>> {
     proptest::option::of(prop_oneof![
-        1e-7f64..2e9,
-        any::<f64>(),
-        proptest::sample::select(vec![1e-6, 1e9, 1e308, 5e-324, f64::NAN, 0.0])
+        2 => 1e-7f64..2e9,
+        1 => any::<f64>(),
+        1 => proptest::sample::select(vec![1e-6, 1e9, 1e308, 5e-324, f64::NAN, 0.0])
     ])
 }
 
