@@ -2,7 +2,9 @@
 //! within seconds of someone being able to see it, asked by an event
 //! (`tickermesh.collect.requested`): GetLatestValue answers right after RegisterUser and
 //! ConfirmEmail (the registration alone asks nothing: an unconfirmed address reads no price and
-//! is mailed no alert), and ListWatches shows a new watch's price right after AddWatch.
+//! is mailed no alert), ListWatches shows a new watch's price right after AddWatch, and
+//! GetLatestValue a watch's new ticker right after UpdateUser moved it there (an update that
+//! keeps the ticker asks nothing).
 //!
 //! Inside `tickermesh up` (in-process bus, and Kafka), on SQLite and MariaDB, with the
 //! collector's period an hour and its first tick over before anyone watches anything: only the
@@ -11,7 +13,8 @@
 //! new ticker makes one.
 //!
 //! Across processes on the tansu broker: the access binary publishes the request when the
-//! register binary's registration is confirmed, and the collect binary takes it over HTTP as its
+//! register binary's registration is confirmed, the update binary when a watch moves to a new
+//! ticker, and the collect binary takes it over HTTP as its
 //! KafkaSource delivers it, stores and publishes the quote, answers a repeat without asking the
 //! market again, and refuses a bad request (400).
 
@@ -20,10 +23,13 @@ use std::time::Duration;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use tickermesh::up;
+use tickermesh_api::v1::threshold_change::Change;
 use tickermesh_api::v1::user_commands_client::UserCommandsClient;
 use tickermesh_api::v1::{
     AddWatchRequest, GetLatestValueRequest, ListWatchesRequest, Quote, RegisterUserRequest,
+    ThresholdChange, UpdateUserRequest,
 };
+use tickermesh_core::domain::{Email, Ticker};
 use tickermesh_core::events::collect_request::{CollectRequested, COLLECT_REQUESTED};
 use tickermesh_core::events::QuoteCollected;
 use tickermesh_core::kafka::record_to_event;
@@ -143,6 +149,23 @@ impl Mesh {
             .add_watch(bearer(request, token))
             .await
             .expect("AddWatch");
+    }
+
+    /// UpdateUser of `email`'s only watch: to `ticker` when given, with a new `max_price`.
+    async fn update(&self, email: &str, token: &str, ticker: Option<&str>, max_price: f64) {
+        let request = UpdateUserRequest {
+            email: email.into(),
+            ticker: ticker.map(Into::into),
+            max_price: Some(ThresholdChange {
+                change: Some(Change::Set(max_price)),
+            }),
+            ..Default::default()
+        };
+        self.commands()
+            .await
+            .update_user(bearer(request, token))
+            .await
+            .expect("UpdateUser");
     }
 
     /// The latest quote of `email`'s `ticker`, once there is one (within [`Mesh::within`]).
@@ -277,6 +300,45 @@ async fn first_price_at_once(backend: Backend, on_kafka: bool) {
         4,
         "a known-unknown symbol is not asked for"
     );
+
+    // UpdateUser that keeps the ticker asks nothing, even of one without a quote: dan, confirmed
+    // straight in the database watching QQQ (so nothing asked for it), changes a threshold, then
+    // names QQQ again with another. Had either asked, QQQ (still watched) would be fetched
+    // before what ada asks next, on the same bus or partition.
+    mesh.market("QQQ", 480.0);
+    let store = mesh.db.store().await;
+    let email = Email::parse("email", "dan@example.com").unwrap();
+    let qqq = Ticker::parse("ticker", "QQQ").unwrap();
+    let dan = tickermesh::seed::seed_user(&store, &email, &qqq)
+        .await
+        .unwrap()
+        .reveal();
+    store.close().await;
+    mesh.update(email.as_str(), &dan, None, 500.0).await;
+    mesh.update(email.as_str(), &dan, Some("qqq"), 510.0).await;
+    // ada moves her watch from NVDA to INTC, which nobody watched: its price within seconds,
+    // and the market was asked for INTC alone.
+    mesh.market("INTC", 24.5);
+    mesh.update(ADA, &ada, Some("intc"), 30.0).await;
+    let intc = mesh.first_price(ADA, &ada, "INTC").await;
+    assert_eq!((intc.ticker.as_str(), intc.price), ("INTC", 24.5));
+    assert_eq!(
+        mesh.market_requests().await,
+        5,
+        "only INTC was fetched: an update keeping QQQ asked nothing"
+    );
+    let request = GetLatestValueRequest {
+        email: email.as_str().into(),
+        ticker: Some("QQQ".into()),
+    };
+    let status = mesh
+        .server
+        .queries()
+        .await
+        .get_latest_value(bearer(request, &dan))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "QQQ has no quote");
 }
 
 async fn on_the_bus(backend: Backend) {
@@ -377,12 +439,15 @@ async fn access_publishes_the_request_and_collect_takes_it_over_http() {
         Proc::spawn(bin, &env)
     };
     let (register_port, access_port, collect_port) = (free_port(), free_port(), free_port());
+    let update_port = free_port();
     let _register = spawn("tickermesh-register", register_port);
     let _access = spawn("tickermesh-access", access_port);
     let _collect = spawn("tickermesh-collect", collect_port);
+    let _update = spawn("tickermesh-update", update_port);
     healthy(register_port, "/metrics").await;
     healthy(access_port, "/metrics").await;
     healthy(collect_port, "/healthz").await;
+    healthy(update_port, "/metrics").await;
     let client = |port: u16| async move {
         let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
             .unwrap()
@@ -404,14 +469,16 @@ async fn access_publishes_the_request_and_collect_takes_it_over_http() {
             .await
             .unwrap();
         if confirm {
-            tickermesh_tests::access::confirm(&mut access, &store, email).await;
+            Some(tickermesh_tests::access::confirm(&mut access, &store, email).await)
+        } else {
+            None
         }
     };
 
     // ada registers NVDA and does not confirm (yet): no request. bob registers AMD and
     // confirms: the first request on the topic is AMD's, from access, keyed by ticker.
     sign_up("ada@example.com", "nvda", false).await;
-    sign_up("bob@example.com", "amd", true).await;
+    let bob = sign_up("bob@example.com", "amd", true).await.unwrap();
     let on_topic = reader(&requests);
     let (key, event) = next_event(&on_topic).await;
     assert_eq!(key, "AMD", "RegisterUser asked for nothing");
@@ -457,5 +524,21 @@ async fn access_publishes_the_request_and_collect_takes_it_over_http() {
     let (key, event) = next_event(&on_topic).await;
     assert_eq!(key, "NVDA", "no request for AMD, which has a quote");
     assert_eq!(CollectRequested::from_event(&event).unwrap().ticker, "NVDA");
+
+    // bob moves his watch from AMD to INTC through the update binary: it asks for INTC.
+    let request = UpdateUserRequest {
+        email: "bob@example.com".into(),
+        ticker: Some("intc".into()),
+        ..Default::default()
+    };
+    client(update_port)
+        .await
+        .update_user(bearer(request, &bob))
+        .await
+        .expect("UpdateUser through the update binary");
+    let (key, event) = next_event(&on_topic).await;
+    assert_eq!(key, "INTC");
+    assert_eq!(event.source().to_string(), "/tickermesh/update");
+    assert_eq!(CollectRequested::from_event(&event).unwrap().ticker, "INTC");
     store.close().await;
 }

@@ -33,7 +33,7 @@ async fn each_command_function_serves_only_its_method() {
         TestServer::start(tickermesh_register::router(ctx.clone(), codes.clone()).await).await;
     let access =
         TestServer::start(tickermesh_access::router(ctx.clone(), codes, test_key()).await).await;
-    let update = TestServer::start(tickermesh_update::router(ctx.clone()).await).await;
+    let update = TestServer::start(tickermesh_update::router(ctx.clone(), None).await).await;
     let delete = TestServer::start(tickermesh_delete::router(ctx.clone()).await).await;
     let query =
         TestServer::start(tickermesh_query::router(ctx.clone(), Default::default()).await).await;

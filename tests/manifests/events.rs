@@ -1,7 +1,7 @@
 //! Where the events of the cron functions and of the collect requests come from and go: every
 //! PingSource ticks a Knative Service of this repository on its function's schedule (collect and
-//! digest every minute, retention hourly); the collect requests access and watch publish reach
-//! collect through a KafkaSource on the topic and at the broker they name, applied in both
+//! digest every minute, retention hourly); the collect requests access, watch and update publish
+//! reach collect through a KafkaSource on the topic and at the broker they name, applied in both
 //! deployment variants, best effort (a few retries, no dead letters); the topic Job creates that
 //! topic; digest publishes where notify consumes.
 
@@ -74,7 +74,7 @@ fn every_cron_function_is_ticked_on_its_schedule() {
 }
 
 #[test]
-fn collect_requests_reach_collect_from_access_and_watch() {
+fn collect_requests_reach_collect_from_access_watch_and_update() {
     let docs = all();
     let sources: Vec<&Doc> = docs.iter().filter(|d| d.kind() == "KafkaSource").collect();
     let source = sources
@@ -98,7 +98,7 @@ fn collect_requests_reach_collect_from_access_and_watch() {
         .iter()
         .map(|b| b.as_str().unwrap())
         .collect();
-    for function in ["tickermesh-access", "tickermesh-watch"] {
+    for function in ["tickermesh-access", "tickermesh-watch", "tickermesh-update"] {
         let c = service_container(&docs, function);
         assert_eq!(
             env(c, "TICKERMESH_COLLECT_REQUESTS_TOPIC"),

@@ -417,7 +417,7 @@ fn mysql_and_kafka_admit_exactly_the_pods_that_use_them() {
     admits_exactly(&docs, "mysql", 3306, &tickermesh_peers(&docs, &db));
 
     // Kafka: every workload that names the broker (the event functions, register and access,
-    // which publish the confirmation-code events, access and watch, which publish collect
+    // which publish the confirmation-code events, access, watch and update, which publish collect
     // requests, digest, the topic Job), KEDA's operator (the lag that wakes evaluate and
     // notify), and Knative's KafkaSource dispatcher and controller (collect's requests; evaluate
     // and notify in the KafkaSource variant).
@@ -432,6 +432,7 @@ fn mysql_and_kafka_admit_exactly_the_pods_that_use_them() {
             "kafka-topics",
             "notify",
             "register",
+            "update",
             "watch"
         ])
     );

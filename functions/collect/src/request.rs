@@ -1,6 +1,6 @@
 //! Collect requests: one ticker collected now, because someone can just see its price (an address
-//! confirmed, a watch added) and it has none yet (`tickermesh.collect.requested`, from access and watch; see
-//! `tickermesh_core::events::collect_request`). The fetch goes through the same rate limit and
+//! confirmed, a watch added or moved) and it has none yet (`tickermesh.collect.requested`, from
+//! access, watch and update; see `tickermesh_core::events::collect_request`). The fetch goes through the same rate limit and
 //! circuit breaker as a tick's, and its quote is stored and published as a tick's is.
 //!
 //! A burst of sign-ups for one new ticker makes one request to the market: a ticker

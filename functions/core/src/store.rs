@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use crate::error::{Error, Result};
 
@@ -62,6 +62,9 @@ impl Backend {
     }
 }
 
+/// How long a pooled connection may sit idle before it is checked with a ping when handed out.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub max_connections: u32,
@@ -96,7 +99,21 @@ impl Store {
         let pool = |max_connections: u32| {
             let mut pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
-                .acquire_timeout(options.acquire_timeout);
+                .acquire_timeout(options.acquire_timeout)
+                // sqlx pings each connection as it comes back to the pool (a broken one is
+                // dropped there) and, by default, again as it is handed out: one more round
+                // trip before every transaction. Only one idle for a while (the server or a
+                // proxy may have closed it since) is pinged on the way out; a dead one is
+                // dropped for a fresh one.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IDLE_AFTER {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                });
             if backend == Backend::Sqlite {
                 pool = pool.after_connect(|conn, _| {
                     Box::pin(async move {

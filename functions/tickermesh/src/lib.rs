@@ -30,8 +30,9 @@ pub async fn router(
     router_with(ctx, query, codes, key, WatchConfig::default(), None).await
 }
 
-/// [`router`] with the watch function's settings and, when given, access (ConfirmEmail) and watch
-/// (AddWatch) asking collect for the first price of a ticker that has none.
+/// [`router`] with the watch function's settings and, when given, access (ConfirmEmail), watch
+/// (AddWatch) and update (UpdateUser moving a watch) asking collect for the first price of a
+/// ticker that has none.
 pub async fn router_with(
     ctx: Arc<Context>,
     query: &QueryConfig,
@@ -48,7 +49,7 @@ pub async fn router_with(
         register: serves(tickermesh_register::Register::new(codes.clone())),
         confirm_email: serves(confirm),
         request_access: serves(RequestAccess::new(codes)),
-        update: serves(tickermesh_update::Update),
+        update: serves(tickermesh_update::Update(first_prices.clone())),
         delete: serves(tickermesh_delete::Delete),
         add_watch: serves(AddWatch(watch, first_prices)),
         remove_watch: serves(RemoveWatch),

@@ -1,7 +1,8 @@
 //! A first price at once. A ticker nobody has collected yet, once someone can see its price,
 //! is asked of collect with a `tickermesh.collect.requested` event, so the queries answer seconds
 //! later instead of at the next tick (up to a minute): at ConfirmEmail for the tickers of the
-//! address just confirmed (its registration's), at AddWatch for the ticker added.
+//! address just confirmed (its registration's), at AddWatch for the ticker added, at UpdateUser
+//! for the ticker a watch moved to.
 //!
 //! Not at RegisterUser: an unconfirmed address can read no price (the queries need the token
 //! ConfirmEmail gives) and is mailed no alert, so a price collected before the confirmation would
@@ -50,7 +51,8 @@ pub struct CollectRequested {
 }
 
 impl CollectRequested {
-    /// `source`: the command function asking (`/tickermesh/register`, `/tickermesh/watch`).
+    /// `source`: the command function asking (`/tickermesh/access`, `/tickermesh/watch`,
+    /// `/tickermesh/update`).
     pub fn to_event(&self, source: &str, now_ms: i64) -> std::result::Result<Event, EventError> {
         build(
             format!("collect-{}-{now_ms}", self.ticker),
@@ -149,7 +151,8 @@ pub async fn is_watched<'e, E: Executor<'e, Database = Any>>(ex: E, ticker: &str
     Ok(watched > 0)
 }
 
-/// Asks collect for the first price of tickers that someone can now see (access, watch).
+/// Asks collect for the first price of tickers that someone can now see (access, watch,
+/// update).
 pub struct CollectRequests {
     publisher: Arc<dyn Publisher>,
     topic: String,
