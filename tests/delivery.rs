@@ -13,7 +13,7 @@ use tickermesh::up::{self, UpConfig};
 use tickermesh_api::v1::{AddWatchRequest, RegisterUserRequest};
 use tickermesh_core::events::{humantime_rfc3339, ChannelBus, DigestDue};
 use tickermesh_digest::{DigestConfig, Digester};
-use tickermesh_notify::{MailConfig, MailSettings};
+use tickermesh_notify::{MailConfig, MailRetry, MailSettings};
 use tickermesh_tests::access::{bearer, confirm};
 use tickermesh_tests::smtp::{Mail, SmtpServer};
 use tickermesh_tests::yahoo::{recent_s, FakeYahoo, Reply};
@@ -43,11 +43,15 @@ struct Mesh {
 
 impl Mesh {
     async fn start(backend: Backend, kafka: bool) -> Self {
+        Self::start_with(backend, kafka, SmtpServer::start()).await
+    }
+
+    /// With this mail server, and each e-mail tried once (a deferral is final at once).
+    async fn start_with(backend: Backend, kafka: bool, smtp: SmtpServer) -> Self {
         tickermesh_tests::init_logs();
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let yahoo = FakeYahoo::start().await;
-        let smtp = SmtpServer::start();
         let base = tickermesh_tests::up::config(&db, dir.path(), &yahoo);
         let mut config = UpConfig {
             mail: MailSettings {
@@ -56,6 +60,10 @@ impl Mesh {
                     credentials: None,
                 },
                 concurrency: 4,
+                retry: MailRetry {
+                    attempts: 1,
+                    first_delay: Duration::from_millis(10),
+                },
                 ..base.mail.clone()
             },
             ..base
@@ -293,6 +301,33 @@ async fn cooldown(backend: Backend) {
     assert_eq!(mesh.alert_mails().len(), 4);
 }
 on_both_backends!(one_email_per_cooldown, cooldown);
+
+/// An e-mail the mail server refuses for good (here: deferred, and tried once) reached nobody,
+/// so it does not start the watch's cooldown: the claim is given back.
+async fn refused_mail_keeps_no_cooldown(backend: Backend) {
+    let _not_building = BUILDING.read().await;
+    let smtp = SmtpServer::deferring(&[ADA]);
+    let mesh = Mesh::start_with(backend, false, smtp).await;
+    mesh.user(ADA).await;
+    mesh.sql("UPDATE subscriptions SET cooldown_ms = ?", HOUR_MS)
+        .await;
+    mesh.market(&[("AAPL", 260.0)]).await;
+    let outcomes = mesh.outcomes().await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0].1, "dead_letter", "{outcomes:?}");
+    let store = mesh.db.store().await;
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT last_mailed_at_ms FROM subscriptions WHERE ticker = 'AAPL'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    store.close().await;
+    assert_eq!(last, None, "the refused e-mail left the cooldown claimed");
+}
+on_both_backends!(
+    a_refused_mail_starts_no_cooldown,
+    refused_mail_keeps_no_cooldown
+);
 
 /// Quiet hours in Tokyo (UTC+9, no daylight saving) for everyone, from half an hour ago to
 /// half an hour from now, local time: the instant they end.

@@ -308,6 +308,7 @@ async fn moves_match_the_model(backend: Backend) {
 
     let mut bands_state = [AlertState::Armed; N];
     let mut move_state = [MovePosition::Inside; N];
+    let mut last_reference: Option<f64> = None;
     let mut expected: Vec<AlertRow> = Vec::new();
     let t0 = recent_s() * 1000;
     let walk: [(f64, Option<f64>); 18] = [
@@ -343,6 +344,11 @@ async fn moves_match_the_model(backend: Backend) {
         let t = t0 + k as i64 * 60_000;
         let reference = close.filter(|c| *c > 0.0);
         let pct = percent_move(price, reference);
+        // A new previous close starts a new session: every watch starts it inside.
+        if reference != last_reference {
+            move_state = [MovePosition::Inside; N];
+        }
+        last_reference = reference;
         let mut alerts_now = 0;
         for i in 0..N {
             let (min, max) = bands[i];

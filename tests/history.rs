@@ -415,6 +415,83 @@ async fn deletion_takes_the_alerts(backend: Backend) {
 }
 on_both_backends!(delete_user, deletion_takes_the_alerts);
 
+/// An unconfirmed registration that expires takes its alerts with it (evaluate records them,
+/// suppressed, like anyone's): whether the upkeep purges it or the address registers anew, its
+/// next owner finds none of them in their history.
+async fn expired_registrations_take_their_alerts(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, ctx) = spawn_mesh(&db).await;
+    let store = &ctx.store;
+    let mut c = server.commands().await;
+    let now = tickermesh_core::now_unix_ms();
+    let three_days_ago = now - 3 * 86_400_000;
+    for email in [
+        "purged@example.com",
+        "again@example.com",
+        "fresh@example.com",
+    ] {
+        let register = RegisterUserRequest {
+            email: email.into(),
+            ticker: "PENNY".into(),
+            ..Default::default()
+        };
+        c.register_user(register).await.unwrap();
+        let id = format!("x-{email}");
+        let row = Row {
+            id: &id,
+            email,
+            ticker: "PENNY",
+            rule: "above",
+            price: 2.5,
+            threshold: 2.0,
+            reference: None,
+            created_at_ms: now - 1_000,
+        };
+        insert_alert(store, row).await;
+        handled(
+            store,
+            &id,
+            "suppressed",
+            Some("the address is not confirmed"),
+            None,
+        )
+        .await;
+    }
+    // Two of the three are older than the 48 h an unconfirmed registration lives.
+    sqlx::query("UPDATE users SET created_at_ms = ? WHERE email <> 'fresh@example.com'")
+        .bind(three_days_ago)
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    // Registering an expired address again: the old registration and its alerts go.
+    let register = RegisterUserRequest {
+        email: "again@example.com".into(),
+        ticker: "AAPL".into(),
+        ..Default::default()
+    };
+    c.register_user(register).await.unwrap();
+    assert_eq!(alerts_of(store, "again@example.com").await, (0, 0));
+
+    // The upkeep's purge: the other expired one and its alerts; the fresh one stays.
+    let before = now - 48 * 3_600_000;
+    let purged = tickermesh_core::store::users::purge_unconfirmed(store, before, 500)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(alerts_of(store, "purged@example.com").await, (0, 0));
+    assert_eq!(alerts_of(store, "fresh@example.com").await, (1, 1));
+    let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sent_alerts")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(records, 1, "no delivery record outlives its alert");
+}
+on_both_backends!(
+    expired_registration,
+    expired_registrations_take_their_alerts
+);
+
 /// Through `tickermesh up`: the price crosses the maximum, evaluate stores the alert, notify
 /// mails it, and ListAlerts shows it SENT — after showing it at all.
 async fn a_crossing_then_sent(backend: Backend) {

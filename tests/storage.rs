@@ -143,3 +143,56 @@ async fn users_from_before_consent_stay_confirmed_without_a_token() {
         );
     }
 }
+
+/// A one-trip batch whose call is dropped half-way (a client's deadline) must not hand its
+/// connection back to the pool with the batch's transaction still open: the next user of that
+/// connection would run inside it, and its locks would stay taken. Here a statement fails after
+/// the call was dropped (as a registration of an address already taken does), which leaves the
+/// server's transaction open with a row inserted until the connection is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_cut_off_half_way_leaves_no_open_transaction() {
+    use std::time::Duration;
+    use tickermesh_core::store::batch::Batch;
+
+    let db = TestDb::new(Backend::MariaDb).await;
+    // One connection: whatever the batch leaves behind, the next acquire gets.
+    let options = StoreOptions {
+        max_connections: 1,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(&db.url, &options).await.expect("the store");
+    sqlx::query("CREATE TABLE batch_probe (id INT PRIMARY KEY)")
+        .execute(store.pool())
+        .await
+        .expect("a table");
+    let mut batch = Batch::new();
+    batch
+        .push("INSERT INTO batch_probe VALUES (1)")
+        .push("DO SLEEP(1)")
+        .push("INSERT INTO batch_probe VALUES (1)");
+    let cut = tokio::time::timeout(
+        Duration::from_millis(300),
+        batch.run_pooled(store.pool(), "SELECT 1"),
+    )
+    .await;
+    assert!(cut.is_err(), "the call was to be cut off: {cut:?}");
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), store.pool().acquire())
+        .await
+        .expect("a connection within 10 s")
+        .expect("a connection");
+    let open: i64 = sqlx::query_scalar("SELECT CAST(@@in_transaction AS SIGNED)")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("read the session's state");
+    assert_eq!(
+        open, 0,
+        "the pool handed out a connection inside the batch's transaction"
+    );
+    drop(conn);
+    // And the batch's insert was not kept: its transaction ended with its connection.
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM batch_probe")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(kept, 0);
+}

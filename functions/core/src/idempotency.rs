@@ -243,12 +243,7 @@ impl Idempotency {
             batch::bytes(&encoded),
             now.saturating_add(ttl_ms(self.ttl)),
         ));
-        let mut conn = store
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| Error::db("open a connection", e))?;
-        let ids = batch.run(&mut conn, returning).await?;
+        let ids = batch.run_pooled(store.pool(), returning).await?;
         if ids.is_some() {
             let recorded = Arc::new(Recorded {
                 request_hash: request_hash.to_owned(),

@@ -46,6 +46,15 @@ impl Backend {
         }
     }
 
+    /// The dialect of a connection (for code that has a connection, not the store).
+    pub fn of(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name() == <sqlx::MySql as sqlx::Database>::NAME {
+            Self::MySql
+        } else {
+            Self::Sqlite
+        }
+    }
+
     /// Row lock for read-modify-write in a transaction; SQLite serialises writers by itself.
     pub fn for_update(self) -> &'static str {
         match self {

@@ -27,7 +27,7 @@ impl Command for Delete {
                 // Alerts are keyed by address, not by user: removed here, in the same
                 // transaction, so no alert outlives its user (one still on its way to notify
                 // is then unknown to it and sent to no one).
-                history::delete_user_alerts(conn, &email).await?;
+                history::delete_user_alerts(conn, email.as_str()).await?;
                 Ok(DeleteUserResponse {
                     email: email.as_str().to_owned(),
                 })

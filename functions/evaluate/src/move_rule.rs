@@ -8,7 +8,9 @@
 //! without a previous close stands inside, as does a watch without a positive move percent.
 //!
 //! A subscription evaluated at the ticker's last quote stood where that quote's percent
-//! stands against its own `x`; one changed since (armed) stood inside. The database applies
+//! stands against its own `x` — if this quote has the same previous close; a new close starts
+//! a new session, in which every watch starts inside (so a second day's move alerts again).
+//! One changed since (armed) stood inside. The database applies
 //! this to sets of subscriptions (`tickermesh_core::store::evaluation`), and
 //! `tests/evaluation.rs` checks that the two agree.
 

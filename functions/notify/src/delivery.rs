@@ -75,7 +75,8 @@ pub(crate) fn hold_until(recipient: &Recipient, now_ms: i64) -> Option<i64> {
 impl Notifier {
     /// Delivers an alert whose recipient consents: the cooldown, then the quiet hours, then
     /// the e-mail. A claim on the cooldown is given back when the alert must be delivered
-    /// again (the mail server away, the database failing), so that the retry finds it free.
+    /// again (the mail server away, the database failing), so that the retry finds it free,
+    /// and when the mail server refused the e-mail for good.
     pub(crate) async fn deliver_consented(
         &self,
         alert: &ThresholdCrossed,
@@ -105,7 +106,10 @@ impl Notifier {
             _ => None,
         };
         let result = self.hold_or_send(alert, recipient, unsubscribe, now).await;
-        if let (Err(_), Some(watch)) = (&result, claimed) {
+        // Given back when nothing reached the user: the alert must be delivered again, or the
+        // mail server refused it for good (the watch's next alert may then be mailed).
+        let mailed_nothing = matches!(&result, Err(_) | Ok(Outcome::DeadLettered(_)));
+        if let (true, Some(watch)) = (mailed_nothing, claimed) {
             self.release(watch, now).await;
         }
         result

@@ -1,11 +1,11 @@
 //! Where e-mails go: a real SMTP server, or `.eml` files in an outbox folder (the embedded
 //! default), both through lettre.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::smtp::SmtpPool;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
@@ -25,7 +25,8 @@ pub enum Mailer {
     Pooled(SmtpPool),
     /// `smtps://`: lettre's transport.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Outbox(AsyncFileTransport<Tokio1Executor>),
+    /// The outbox folder (see [`write_eml`]).
+    Outbox(PathBuf),
 }
 
 /// Why a message was not sent, by what can be done about it.
@@ -82,7 +83,7 @@ impl Mailer {
             MailConfig::Outbox(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("TICKERMESH_MAIL_OUTBOX {}: {e}", dir.display()))?;
-                Ok(Self::Outbox(AsyncFileTransport::new(dir)))
+                Ok(Self::Outbox(dir.clone()))
             }
         }
     }
@@ -99,11 +100,25 @@ impl Mailer {
         match self {
             Self::Pooled(pool) => pool.send(&message).await,
             Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| classify(&e)),
-            Self::Outbox(files) => files
-                .send(message)
+            Self::Outbox(dir) => write_eml(dir, &message)
                 .await
-                .map(drop)
-                .map_err(|e| SendError::Unavailable(e.to_string())),
+                .map_err(|e| SendError::Unavailable(format!("{}: {e}", dir.display()))),
         }
     }
+}
+
+/// Writes `message` as `<uuid>.eml` in `dir`, whole or not at all: first under a hidden name
+/// that is no `.eml`, then renamed (atomic within a folder), so that whoever reads the outbox
+/// (a person, `tickerctl confirm --from-outbox`, a test) never opens a message half-written.
+/// (lettre's file transport writes the final name directly.)
+async fn write_eml(dir: &Path, message: &Message) -> std::io::Result<()> {
+    let name = format!("{}.eml", uuid::Uuid::new_v4());
+    let partial = dir.join(format!(".{name}.partial"));
+    tokio::fs::write(&partial, message.formatted()).await?;
+    if let Err(e) = tokio::fs::rename(&partial, dir.join(&name)).await {
+        // Best effort: a leftover hidden file is harmless, but not needed either.
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(e);
+    }
+    Ok(())
 }

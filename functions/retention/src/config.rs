@@ -34,22 +34,28 @@ impl RetentionConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let default = Self::default();
         Ok(Self {
-            quotes: retention("TICKERMESH_QUOTE_RETENTION", default.quotes)?,
-            alerts: retention("TICKERMESH_ALERT_RETENTION", default.alerts)?,
+            quotes: retention("TICKERMESH_QUOTE_RETENTION", default.quotes, HOUR)?,
+            alerts: retention("TICKERMESH_ALERT_RETENTION", default.alerts, 2 * DAY)?,
             batch: batch(var("TICKERMESH_RETENTION_BATCH", default.batch)?)?,
         })
     }
 }
 
-/// A humantime duration ("30days", "12h"); under an hour is refused: a typo such as "30s"
-/// would otherwise empty the tables within the next pass.
-fn retention(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// A humantime duration ("30days", "12h") of at least `minimum`: a typo such as "30s" would
+/// otherwise empty the tables within the next pass. Alerts keep at least two days: one held
+/// for the user's quiet hours waits up to a day for its digest, and one not yet handed to
+/// notify (the broker away) must not go before it is delivered.
+fn retention(name: &str, default: Duration, minimum: Duration) -> Result<Duration, ConfigError> {
     let value: Duration = var(name, humantime::Duration::from(default))?.into();
-    if value < Duration::from_secs(3600) {
+    if value < minimum {
         return Err(ConfigError {
             var: name.to_owned(),
             reason: format!(
-                "must be at least 1h (got {})",
+                "must be at least {} (got {})",
+                humantime::format_duration(minimum),
                 humantime::format_duration(value)
             ),
         });
@@ -86,7 +92,7 @@ mod tests {
         assert_eq!(d.quotes, Duration::from_secs(2_592_000));
         assert_eq!(d.alerts, Duration::from_secs(15_552_000));
         // The variable is unset in unit tests: the default.
-        let quotes = retention("TICKERMESH_TEST_UNSET_RETENTION", d.quotes).ok();
+        let quotes = retention("TICKERMESH_TEST_UNSET_RETENTION", d.quotes, HOUR).ok();
         assert_eq!(quotes, Some(d.quotes));
         assert_eq!(
             "30days"

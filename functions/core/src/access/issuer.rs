@@ -106,7 +106,7 @@ impl CodeIssuer {
             self.send_pending(&store).await;
             let before = crate::now_unix_ms().saturating_sub(self.policy.unconfirmed_ttl_ms());
             loop {
-                match users::purge_unconfirmed(store.pool(), before, PURGE_BATCH).await {
+                match users::purge_unconfirmed(&store, before, PURGE_BATCH).await {
                     Ok(n) if n == PURGE_BATCH as u64 => continue,
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "expired registrations dropped"),

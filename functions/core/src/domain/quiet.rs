@@ -147,7 +147,7 @@ impl QuietHours {
 
     /// `None` when `now_ms` is outside the quiet hours in `zone`; inside, the instant they end
     /// (Unix ms), when what was held is mailed. A local end time that a daylight-saving change
-    /// skips is taken as the instant after the gap.
+    /// skips is taken as the instant after the gap; one it repeats, as the next of the two.
     pub fn hold_until(self, zone: &ZoneName, now_ms: i64) -> Option<i64> {
         let now = Timestamp::from_millisecond(now_ms)
             .ok()?
@@ -171,7 +171,15 @@ impl QuietHours {
             now.date().tomorrow().ok()?
         };
         let local = DateTime::from_parts(date, end);
-        let at = zone.zone.to_zoned(local).ok()?;
+        let ambiguous = zone.zone.to_ambiguous_zoned(local);
+        let at = ambiguous.clone().compatible().ok()?;
+        // An end in the hour the clocks repeat (going back) happens twice; in the second pass
+        // of that hour its first occurrence is already past, and the second is the end.
+        let at = if at.timestamp() <= now.timestamp() {
+            ambiguous.later().ok()?
+        } else {
+            at
+        };
         Some(at.timestamp().as_millisecond())
     }
 }
@@ -308,6 +316,25 @@ mod tests {
         for (what, quiet, zone, now, want) in cases {
             let got = quiet.hold_until(zone, ms(now));
             assert_eq!(got, want.map(ms), "{what}");
+        }
+    }
+
+    #[test]
+    fn an_end_inside_a_repeated_hour_is_its_next_occurrence() {
+        // Paris, 2026-10-25: 03:00 CEST goes back to 02:00 CET, so 02:00–03:00 local happens
+        // twice (00:00–01:00 UTC, then 01:00–02:00 UTC).
+        let paris = ZoneName::parse("tz", "Europe/Paris").unwrap();
+        let quiet = QuietHours::parse("22:00", "02:30").unwrap();
+        let cases = [
+            // The evening before: the first 02:30.
+            ("2026-10-24T21:00:00Z", "2026-10-25T00:30:00Z"),
+            // 02:10 the first time: the first 02:30, twenty minutes on.
+            ("2026-10-25T00:10:00Z", "2026-10-25T00:30:00Z"),
+            // 02:10 the second time: the first 02:30 is past; the second one.
+            ("2026-10-25T01:10:00Z", "2026-10-25T01:30:00Z"),
+        ];
+        for (now, want) in cases {
+            assert_eq!(quiet.hold_until(&paris, ms(now)), Some(ms(want)), "{now}");
         }
     }
 

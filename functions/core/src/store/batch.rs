@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use prometheus::IntCounterVec;
-use sqlx::{AnyConnection, Executor, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
 
 use crate::error::{Error, Result};
 
@@ -76,13 +77,34 @@ impl Batch {
         self
     }
 
-    /// Runs the statements in one transaction and one round trip, then returns the integers of
+    /// Runs the statements in one transaction and one round trip on a connection of `pool`
+    /// (the returned integers as `run` says). The batch's transaction is the server's, not
+    /// one sqlx knows of: if the call is dropped half-way (a client's deadline, a cancelled
+    /// request) or ends in an error that leaves its state unknown, the connection is closed,
+    /// which ends the transaction on the server, instead of going back to the pool with it
+    /// open (holding its locks for whoever takes the connection next).
+    pub async fn run_pooled(&self, pool: &AnyPool, returning: &str) -> Result<Option<Vec<i64>>> {
+        let conn = pool
+            .acquire()
+            .await
+            .map_err(|e| Error::db("open a connection", e))?;
+        let mut guard = CloseUnlessDone(Some(conn));
+        let Some(conn) = guard.0.as_mut() else {
+            return Err(Error::Internal("a batch lost its connection".into()));
+        };
+        let ids = self.run(conn, returning).await?;
+        // Committed, or rolled back on the server: the connection is clean and goes back.
+        drop(guard.0.take());
+        Ok(ids)
+    }
+
+    /// Runs the statements on `conn` in one transaction and one round trip, then returns the integers of
     /// `returning` (a `SELECT` of session variables, run after the commit). `Ok(None)`: a
     /// statement failed and nothing was kept; the error is logged at debug level, as the
     /// caller's general path will meet it again and say what it means.
     ///
     /// A plain `&str` query carries no arguments, so sqlx sends it over the text protocol.
-    pub async fn run(&self, conn: &mut AnyConnection, returning: &str) -> Result<Option<Vec<i64>>> {
+    async fn run(&self, conn: &mut AnyConnection, returning: &str) -> Result<Option<Vec<i64>>> {
         let sql = format!("START TRANSACTION;\n{}COMMIT;\n{returning}", self.sql);
         match conn.fetch_all(sql.as_str()).await {
             Ok(rows) => {
@@ -107,6 +129,18 @@ impl Batch {
                 Ok(None)
             }
             Err(other) => Err(Error::db("run a batch", other)),
+        }
+    }
+}
+
+/// A pooled connection closed when dropped unless it was taken out first (see
+/// [`Batch::run_pooled`]).
+struct CloseUnlessDone(Option<PoolConnection<Any>>);
+
+impl Drop for CloseUnlessDone {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
         }
     }
 }

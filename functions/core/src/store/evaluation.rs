@@ -231,8 +231,11 @@ pub async fn apply(
     // in the direction of this one.
     let reference = quote.previous_close.filter(|r| r.is_finite() && *r > 0.0);
     if let Some(now) = percent_move(p, reference) {
+        // A new previous close is a new session: where the last quote stood against the old
+        // close says nothing of this one, so every watch starts it inside (re-armed).
         let before = claimed
             .previous_price
+            .filter(|_| claimed.previous_reference == reference)
             .and_then(|q| percent_move(q, claimed.previous_reference))
             .unwrap_or(0.0);
         let (direction, m, m_before) = if now > 0.0 {

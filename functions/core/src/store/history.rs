@@ -8,6 +8,7 @@ use sqlx::{Any, AnyConnection, Executor, Row};
 
 use crate::domain::{Email, Ticker};
 use crate::error::{Error, Result};
+use crate::store::Backend;
 
 /// One alert with the row notify left for it, if any.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,18 +108,23 @@ fn from_row(row: &AnyRow) -> std::result::Result<PastAlert, sqlx::Error> {
 /// deleted user leaves in the alert tables. Run in the transaction that deletes the user. An
 /// alert still on its way to notify is then unknown to it, and dropped without an e-mail.
 /// Returns how many alerts went.
-pub async fn delete_user_alerts(conn: &mut AnyConnection, email: &Email) -> Result<u64> {
-    // The records first, found through the alerts they belong to (both dialects take a
-    // subquery on another table in a DELETE).
-    sqlx::query(
-        "DELETE FROM sent_alerts WHERE alert_id IN (SELECT alert_id FROM alerts WHERE email = ?)",
-    )
-    .bind(email.as_str())
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| Error::db("delete the delivery records of a user's alerts", e))?;
+pub async fn delete_user_alerts(conn: &mut AnyConnection, email: &str) -> Result<u64> {
+    // The records first, found through the alerts they belong to. MariaDB before 11.1 runs a
+    // single-table `DELETE … WHERE alert_id IN (SELECT …)` as a scan of all of `sent_alerts`
+    // (locking each row it reads until the commit), so MySQL gets the multi-table form, which
+    // starts from the user's alerts (`alerts_user`) and looks their records up by key.
+    let sql = if Backend::of(conn) == Backend::MySql {
+        "DELETE s FROM sent_alerts s JOIN alerts a ON a.alert_id = s.alert_id WHERE a.email = ?"
+    } else {
+        "DELETE FROM sent_alerts WHERE alert_id IN (SELECT alert_id FROM alerts WHERE email = ?)"
+    };
+    sqlx::query(sql)
+        .bind(email)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| Error::db("delete the delivery records of a user's alerts", e))?;
     let deleted = sqlx::query("DELETE FROM alerts WHERE email = ?")
-        .bind(email.as_str())
+        .bind(email)
         .execute(&mut *conn)
         .await
         .map_err(|e| Error::db("delete a user's alerts", e))?;
