@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// Every function that has an image, as `tickermesh-<f>`: the ones minikube/up.sh builds and
@@ -143,6 +143,7 @@ impl Podman {
             podman: self.clone(),
             name: name.clone(),
         };
+        let _building = STORAGE.read().unwrap_or_else(|e| e.into_inner());
         checked(&mut cmd, &["build", &name]);
         image
     }
@@ -217,8 +218,14 @@ impl Image {
     }
 }
 
+/// Builds share the storage; a removal waits for them. Two images of one function built by two
+/// tests have the same layers, which the storage keeps once: removing one image while the other
+/// is being committed took the layer from under it ("layer not known").
+static STORAGE: RwLock<()> = RwLock::new(());
+
 impl Drop for Image {
     fn drop(&mut self) {
+        let _removing = STORAGE.write().unwrap_or_else(|e| e.into_inner());
         let mut cmd = self.podman.command();
         cmd.args(["rmi", "-f", &self.name]);
         let _ = blocking(|| cmd.output());
