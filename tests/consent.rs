@@ -29,6 +29,7 @@ fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo, smtp: &SmtpServer, public:
                 credentials: None,
             },
             concurrency: 4,
+            lease: tickermesh_notify::DEFAULT_MAIL_LEASE,
             ..base.mail.clone()
         },
         links: Some(LinkSettings {
@@ -83,7 +84,7 @@ async fn all_handled(db: &TestDb) {
         async move {
             let open: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM alerts a LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id \
-                 WHERE s.alert_id IS NULL",
+                 WHERE s.alert_id IS NULL OR s.outcome = 'sending'",
             )
             .fetch_one(&pool)
             .await

@@ -60,6 +60,7 @@ impl Mesh {
                     credentials: None,
                 },
                 concurrency: 4,
+                lease: tickermesh_notify::DEFAULT_MAIL_LEASE,
                 retry: MailRetry {
                     attempts: 1,
                     first_delay: Duration::from_millis(10),
@@ -160,7 +161,8 @@ impl Mesh {
                     .unwrap();
                     let open: i64 = sqlx::query_scalar(
                         "SELECT COUNT(*) FROM alerts a \
-                     LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id WHERE s.alert_id IS NULL",
+                     LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id \
+                     WHERE s.alert_id IS NULL OR s.outcome = 'sending'",
                     )
                     .fetch_one(&pool)
                     .await
@@ -474,31 +476,9 @@ async fn the_digest_function_publishes_one_event_per_user_due() {
     .into_iter()
     .enumerate()
     {
-        let alert = tickermesh_core::events::ThresholdCrossed {
-            alert_id: format!("AAPL/{i}/above/{now}"),
-            email: email.into(),
-            ticker: "AAPL".into(),
-            price: 260.0,
-            currency: "USD".into(),
-            threshold: 250.0,
-            direction: tickermesh_core::events::Direction::Above,
-            market_time_ms: now,
-            simulated: false,
-            subscription_id: None,
-            reference: None,
-        };
+        let alert = tickermesh_tests::db::alert(&format!("AAPL/{i}/above/{now}"), email);
         tickermesh_tests::db::store_alert(&store, &alert).await;
-        let backend = store.backend();
-        tickermesh_core::store::deliveries::record_held(
-            store.pool(),
-            backend,
-            &alert.alert_id,
-            "quiet hours",
-            due,
-            now,
-        )
-        .await
-        .unwrap();
+        tickermesh_tests::db::hold_alert(&store, &alert.alert_id, due).await;
     }
     let mut bus = ChannelBus::new();
     let mut events = bus.topic("alerts-x", 16);
@@ -555,30 +535,9 @@ async fn the_digest_binary_runs_as_a_process() {
     let db = TestDb::new(Backend::MariaDb).await;
     let store = db.store().await;
     let now = tickermesh_core::now_unix_ms();
-    let alert = tickermesh_core::events::ThresholdCrossed {
-        alert_id: format!("AAPL/1/above/{now}"),
-        email: "proc@example.com".into(),
-        ticker: "AAPL".into(),
-        price: 260.0,
-        currency: "USD".into(),
-        threshold: 250.0,
-        direction: tickermesh_core::events::Direction::Above,
-        market_time_ms: now,
-        simulated: false,
-        subscription_id: None,
-        reference: None,
-    };
+    let alert = tickermesh_tests::db::alert(&format!("AAPL/1/above/{now}"), "proc@example.com");
     tickermesh_tests::db::store_alert(&store, &alert).await;
-    let backend = store.backend();
-    let held = tickermesh_core::store::deliveries::record_held(
-        store.pool(),
-        backend,
-        &alert.alert_id,
-        "quiet hours",
-        now,
-        now,
-    );
-    held.await.unwrap();
+    tickermesh_tests::db::hold_alert(&store, &alert.alert_id, now).await;
 
     let topic = tickermesh_tests::kafka::topic("digest-proc", 1).await;
     let port = free_port().to_string();

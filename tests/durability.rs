@@ -41,10 +41,11 @@ async fn alert_counts(store: &Store) -> (i64, i64) {
             .fetch_one(store.pool())
             .await
             .unwrap();
-    let handled: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sent_alerts")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let handled: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sent_alerts WHERE outcome <> 'sending'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     (published, handled)
 }
 

@@ -3,15 +3,14 @@
 //! real pipeline (a crossing, notify, then SENT); and DeleteUser taking the user's alerts and
 //! their delivery records with it, so an alert still on its way is mailed to no one.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tickermesh_api::v1::{
     AlertRecord, DeleteUserRequest, DeliveryStatus, ListAlertsRequest, RegisterUserRequest,
 };
 use tickermesh_core::store::Store;
-use tickermesh_notify::{MailConfig, Mailer, Notifier};
 use tickermesh_tests::access::{bearer, confirm, keyed_bearer, signed_up};
+use tickermesh_tests::notify::{notify_server, post_alert};
 use tickermesh_tests::smtp::SmtpServer;
 use tickermesh_tests::yahoo::{FakeYahoo, Reply};
 use tickermesh_tests::{
@@ -301,38 +300,6 @@ async fn alerts_of(store: &Store, email: &str) -> (i64, i64) {
     (alerts, sent)
 }
 
-/// A notify function over HTTP mailing through `smtp`.
-async fn notify_server(store: &Store, smtp: &SmtpServer) -> TestServer {
-    let mailer = Mailer::new(&MailConfig::Smtp {
-        url: smtp.url().into(),
-        credentials: None,
-    })
-    .unwrap();
-    let from = "tickermesh <alerts@example.com>".parse().unwrap();
-    let notifier = Arc::new(Notifier::new(store.clone(), mailer, from));
-    TestServer::start(tickermesh_notify::router(notifier)).await
-}
-
-/// An alert event as a KafkaSource delivers it to notify.
-async fn deliver(url: &str, alert_id: &str, email: &str) -> reqwest::Response {
-    let data = serde_json::json!({
-        "alert_id": alert_id, "email": email, "ticker": "AAPL", "price": 251.5,
-        "currency": "USD", "threshold": 250.0, "direction": "above",
-        "market_time_ms": 900, "simulated": false,
-    });
-    reqwest::Client::new()
-        .post(url)
-        .header("ce-specversion", "1.0")
-        .header("ce-id", alert_id)
-        .header("ce-type", "tickermesh.threshold.crossed")
-        .header("ce-source", "/tickermesh/evaluate")
-        .header("content-type", "application/json")
-        .body(data.to_string())
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn deletion_takes_the_alerts(backend: Backend) {
     let db = TestDb::new(backend).await;
     let (server, ctx) = spawn_mesh(&db).await;
@@ -386,11 +353,11 @@ async fn deletion_takes_the_alerts(backend: Backend) {
 
     // The alert that was on its way: notify finds no such alert, mails no one, records nothing.
     let smtp = SmtpServer::start();
-    let notify = notify_server(store, &smtp).await;
-    let r = deliver(&notify.url(), "d0-2", "gone@example.com").await;
+    let notify = notify_server(store, &smtp.url()).await;
+    let r = post_alert(&notify.url(), "d0-2", "gone@example.com").await;
     assert_eq!(r.status(), 400, "an alert no one stores any more");
     // The other user's pending one still goes out: the check above is not a broken notify.
-    let r = deliver(&notify.url(), "d1-2", "stays@example.com").await;
+    let r = post_alert(&notify.url(), "d1-2", "stays@example.com").await;
     assert_eq!(r.status(), 202);
     let mails = eventually(Duration::from_secs(5), "the e-mail", || async {
         let m = smtp.mails();

@@ -72,6 +72,7 @@ async fn round(n: usize, concurrency: usize) {
             from: "tickermesh <alerts@example.com>".parse().unwrap(),
             retry: Default::default(),
             concurrency,
+            lease: tickermesh_notify::DEFAULT_MAIL_LEASE,
         },
         kafka: Some(kafka::settings()),
         access: test_settings(),
@@ -108,7 +109,11 @@ async fn round(n: usize, concurrency: usize) {
     let last = started.elapsed().as_secs_f64();
     let first = first_at.map_or(0.0, |d| d.as_secs_f64());
     let rate = n as f64 / (last - first).max(0.001);
-    let sent = count(&store, "SELECT COUNT(*) FROM sent_alerts").await;
+    let sent = count(
+        &store,
+        "SELECT COUNT(*) FROM sent_alerts WHERE outcome <> 'sending'",
+    )
+    .await;
     println!(
         "  notify concurrency {concurrency:>3}: alerts stored after {:.1} s, first e-mail after \
          {first:.2} s, all {n} e-mails accepted after {last:.1} s ({rate:.0} e-mails/s from the \

@@ -174,3 +174,34 @@ pub async fn store_alert(store: &Store, alert: &tickermesh_core::events::Thresho
         .expect("store an alert");
     tx.commit().await.expect("commit");
 }
+
+/// An alert of `email`'s AAPL watch: 260 USD, above its 250 maximum.
+pub fn alert(id: &str, email: &str) -> tickermesh_core::events::ThresholdCrossed {
+    tickermesh_core::events::ThresholdCrossed {
+        alert_id: id.into(),
+        email: email.into(),
+        ticker: "AAPL".into(),
+        price: 260.0,
+        currency: "USD".into(),
+        threshold: 250.0,
+        direction: tickermesh_core::events::Direction::Above,
+        market_time_ms: tickermesh_core::now_unix_ms(),
+        simulated: false,
+        subscription_id: None,
+        reference: None,
+    }
+}
+
+/// Records a stored alert as held until `due_at_ms` (the user's quiet hours), as notify does.
+pub async fn hold_alert(store: &Store, alert_id: &str, due_at_ms: i64) {
+    sqlx::query(
+        "INSERT INTO sent_alerts (alert_id, outcome, detail, handled_at_ms, due_at_ms) \
+         VALUES (?, 'held', 'quiet hours', ?, ?)",
+    )
+    .bind(alert_id)
+    .bind(tickermesh_core::now_unix_ms())
+    .bind(due_at_ms)
+    .execute(store.pool())
+    .await
+    .expect("hold an alert");
+}

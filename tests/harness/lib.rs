@@ -7,8 +7,10 @@
 pub mod access;
 pub mod containers;
 pub mod db;
+pub mod group;
 pub mod kafka;
 pub mod manifests;
+pub mod notify;
 pub mod proc;
 pub mod prometheus;
 pub mod proxy;

@@ -161,4 +161,15 @@ impl SmtpServer {
     pub fn count(&self) -> usize {
         self.inbox.lock().unwrap().len()
     }
+
+    /// Messages accepted, by recipient.
+    pub fn per_recipient(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for mail in self.inbox.lock().unwrap().iter() {
+            for to in &mail.to {
+                *counts.entry(to.clone()).or_default() += 1;
+            }
+        }
+        counts
+    }
 }

@@ -43,6 +43,7 @@ pub fn config(db: &TestDb, dir: &Path, yahoo: &FakeYahoo) -> UpConfig {
             from: "tickermesh <alerts@example.com>".parse().expect("from"),
             retry: Default::default(),
             concurrency: tickermesh_notify::DEFAULT_MAIL_CONCURRENCY,
+            lease: tickermesh_notify::DEFAULT_MAIL_LEASE,
         },
         kafka: None,
         access: test_settings(),

@@ -11,6 +11,7 @@ pub mod history;
 pub mod quotes;
 pub mod registration;
 pub mod retention;
+pub mod sending;
 pub mod unsubscribe;
 pub mod users;
 pub mod watches;

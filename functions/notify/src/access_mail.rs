@@ -62,7 +62,7 @@ impl Notifier {
                 tracing::error!(%reason, "an access code e-mail cannot be written; dropped");
                 "failed_permanent"
             }
-            Ok(message) => match self.deliver(message).await {
+            Ok(message) => match self.deliver(message, None).await {
                 Ok(()) => "sent",
                 Err(SendError::Unavailable(reason)) => {
                     return Err(Error::Mail(format!("not sent yet: {reason}")));

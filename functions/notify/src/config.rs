@@ -18,7 +18,15 @@ pub struct MailSettings {
     /// `TICKERMESH_MAIL_CONCURRENCY` (default [`DEFAULT_MAIL_CONCURRENCY`]): alerts handled at
     /// once by a consumer (Kafka or the in-process bus), each on its own SMTP connection.
     pub concurrency: usize,
+    /// `TICKERMESH_MAIL_LEASE_SECS` (default [`DEFAULT_MAIL_LEASE`]): how long a claim on an
+    /// alert being mailed holds without being renewed (see [`crate::Notifier::with_lease`]).
+    pub lease: Duration,
 }
+
+/// A claim must outlast one attempt at a message (connecting, 30 s at most, and sending, 60 s
+/// at most): it is renewed before each further attempt. It is also how long the alerts a
+/// killed notify was mailing wait before another one mails them.
+pub const DEFAULT_MAIL_LEASE: Duration = Duration::from_secs(120);
 
 /// Alerts in flight at once per notify consumer. Measured against the test suite's SMTP
 /// server (`cargo bench --bench pipeline -- emails-broker`, BENCHMARKS.md): one at a time is
@@ -101,9 +109,11 @@ impl MailSettings {
                 reason: format!("at most {MAX_MAIL_CONCURRENCY} (got {concurrency})"),
             });
         }
+        let lease = positive_var("TICKERMESH_MAIL_LEASE_SECS", DEFAULT_MAIL_LEASE.as_secs())?;
         Ok(Self {
             retry: MailRetry::from_env()?,
             concurrency,
+            lease: Duration::from_secs(lease),
             transport,
             from: var("TICKERMESH_MAIL_FROM", DEFAULT_FROM.to_owned())?
                 .parse()

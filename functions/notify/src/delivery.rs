@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tickermesh_core::domain::{QuietHours, ZoneName};
 use tickermesh_core::events::{humantime_rfc3339, ThresholdCrossed};
-use tickermesh_core::store::alerts;
 use tickermesh_core::store::deliveries::{self, Recipient, Watch};
+use tickermesh_core::store::sending::Claim;
 use tickermesh_core::{now_unix_ms, Error, Result};
 
 use crate::{Notifier, Outcome, SendError, Unsubscribe, EMAILS};
@@ -73,8 +73,8 @@ pub(crate) fn hold_until(recipient: &Recipient, now_ms: i64) -> Option<i64> {
 }
 
 impl Notifier {
-    /// Delivers an alert whose recipient consents: the cooldown, then the quiet hours, then
-    /// the e-mail. A claim on the cooldown is given back when the alert must be delivered
+    /// Delivers a claimed alert whose recipient consents: the cooldown, then the quiet hours,
+    /// then the e-mail. A claim on the cooldown is given back when the alert must be delivered
     /// again (the mail server away, the database failing), so that the retry finds it free,
     /// and when the mail server refused the e-mail for good.
     pub(crate) async fn deliver_consented(
@@ -82,30 +82,41 @@ impl Notifier {
         alert: &ThresholdCrossed,
         recipient: &Recipient,
         unsubscribe: Option<&Unsubscribe>,
+        claim: &Claim,
     ) -> Result<Outcome> {
-        let (pool, backend) = (self.store.pool(), self.store.backend());
-        let now = now_unix_ms();
+        let pool = self.store.pool();
+        // The cooldown is claimed at the instant of the alert's claim, so that a notify taking
+        // the alert over from one that stopped knows a cooldown claimed for it.
+        let now = claim.at_ms;
         let claimed = match recipient.watch {
             Some(watch) if watch.cooldown_ms > 0 => {
-                if !deliveries::claim_cooldown(pool, watch.id, now).await? {
+                let ours = claim
+                    .taken_over_from_ms
+                    .filter(|&at| watch.last_mailed_at_ms == Some(at));
+                if let Some(at) = ours {
+                    // Claimed for this alert by the notify that stopped: moved to this
+                    // attempt (what it replaced is not known any more).
+                    deliveries::release_cooldown(pool, watch.id, at, Some(now)).await?;
+                    Some(Watch {
+                        last_mailed_at_ms: None,
+                        ..watch
+                    })
+                } else if deliveries::claim_cooldown(pool, watch.id, now).await? {
+                    Some(watch)
+                } else {
                     let detail = cooldown_detail(watch.cooldown_ms);
-                    alerts::record_handled(
-                        pool,
-                        backend,
-                        &alert.alert_id,
-                        "cooldown",
-                        Some(detail.as_str()),
-                        now,
-                    )
-                    .await?;
+                    claim
+                        .finish(pool, "cooldown", Some(detail.as_str()), None, now_unix_ms())
+                        .await?;
                     EMAILS.with_label_values(&["cooldown"]).inc();
                     return Ok(Outcome::Cooldown);
                 }
-                Some(watch)
             }
             _ => None,
         };
-        let result = self.hold_or_send(alert, recipient, unsubscribe, now).await;
+        let result = self
+            .hold_or_send(alert, recipient, unsubscribe, claim, now)
+            .await;
         // Given back when nothing reached the user: the alert must be delivered again, or the
         // mail server refused it for good (the watch's next alert may then be mailed).
         let mailed_nothing = matches!(&result, Err(_) | Ok(Outcome::DeadLettered(_)));
@@ -120,16 +131,19 @@ impl Notifier {
         alert: &ThresholdCrossed,
         recipient: &Recipient,
         unsubscribe: Option<&Unsubscribe>,
+        claim: &Claim,
         now: i64,
     ) -> Result<Outcome> {
-        let (pool, backend) = (self.store.pool(), self.store.backend());
+        let pool = self.store.pool();
         if let Some(until_ms) = hold_until(recipient, now) {
             let detail = format!("quiet hours until {}", humantime_rfc3339(until_ms));
-            deliveries::record_held(pool, backend, &alert.alert_id, &detail, until_ms, now).await?;
+            claim
+                .finish(pool, "held", Some(&detail), Some(until_ms), now_unix_ms())
+                .await?;
             EMAILS.with_label_values(&["held"]).inc();
             return Ok(Outcome::Held { until_ms });
         }
-        let (recorded, detail) = match self.send(alert, unsubscribe).await {
+        let (recorded, detail) = match self.send(alert, unsubscribe, claim).await {
             Ok(()) => (Outcome::Sent, None),
             Err(SendError::Unavailable(reason)) => {
                 EMAILS.with_label_values(&["failed_transient"]).inc();
@@ -146,18 +160,41 @@ impl Notifier {
         };
         // The column holds 1000 characters; a refusal's first line says enough.
         let detail: Option<String> = detail.map(|d| d.chars().take(900).collect());
-        let now = now_unix_ms();
-        alerts::record_handled(
-            pool,
-            backend,
-            &alert.alert_id,
-            stored,
-            detail.as_deref(),
-            now,
-        )
-        .await?;
+        self.record_mailed(claim, stored, detail.as_deref()).await?;
         EMAILS.with_label_values(&[label]).inc();
         Ok(recorded)
+    }
+
+    /// Records what became of an e-mail that went out (or was refused): a database failing
+    /// now is retried here for as long as the claim holds, as a retry of the whole event
+    /// would mail the alert again. A claim that ran out meanwhile is only logged: the e-mail
+    /// went out, and whoever took the alert over mails it again (a duplicate, not a loss).
+    pub(crate) async fn record_mailed(
+        &self,
+        claim: &Claim,
+        outcome: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let pool = self.store.pool();
+        // Within the lease the last attempt renewed, as far as is known here.
+        let give_up_at = now_unix_ms() + self.lease.as_millis() as i64 / 2;
+        let mut delays = tickermesh_core::events::redelivery_delays();
+        loop {
+            let now = now_unix_ms();
+            match claim.finish(pool, outcome, detail, None, now).await {
+                Ok(n) if n < claim.ids().len() as u64 => {
+                    tracing::warn!(alerts = ?claim.ids(), "an e-mail went out after its claim ran out");
+                    return Ok(());
+                }
+                Ok(_) => return Ok(()),
+                Err(e) if now >= give_up_at => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a mailed alert could not be recorded yet");
+                    let delay = delays.next().unwrap_or(std::time::Duration::from_secs(1));
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
     }
 
     /// Gives back a cooldown claim; a failure is only logged (the alert waits out the

@@ -6,6 +6,7 @@
 use std::sync::LazyLock;
 
 use prometheus::IntCounterVec;
+use tickermesh_core::store::sending::{self, Claim};
 use tickermesh_core::store::{alerts, deliveries};
 use tickermesh_core::{now_unix_ms, Error, Result};
 
@@ -47,25 +48,48 @@ impl Notifier {
     /// server that cannot be reached is an error (the event is delivered again); a refused
     /// message dead-letters the alerts it listed.
     pub async fn mail_digest(&self, email: &str, as_of_ms: i64) -> Result<DigestOutcome> {
-        // Two digests of one user in this process: the second finds the alerts sent.
+        // Two digests of one user in this process: the second finds the alerts sent. Across
+        // processes the claim decides: the second finds them claimed, hence nothing due.
         let _only_one = self.digesting.lock(email).await;
         let pool = self.store.pool();
-        let ids = deliveries::held_due(pool, email, as_of_ms, DIGEST_LIMIT).await?;
-        if ids.is_empty() {
+        let claimed = sending::claim_digest(
+            pool,
+            email,
+            as_of_ms,
+            now_unix_ms(),
+            self.lease,
+            DIGEST_LIMIT,
+        );
+        let Some(claim) = claimed.await? else {
             DIGESTS.with_label_values(&["nothing_due"]).inc();
             return Ok(DigestOutcome::NothingDue);
+        };
+        let mailed = self.mail_claimed_digest(email, &claim).await;
+        if mailed.is_err() {
+            // Held again: the retry claims them at once.
+            if let Err(e) = claim.release(pool).await {
+                tracing::warn!(error = %e, "a digest's claim could not be given back; its alerts wait for it to run out");
+            }
         }
+        mailed
+    }
+
+    async fn mail_claimed_digest(&self, email: &str, claim: &Claim) -> Result<DigestOutcome> {
+        let pool = self.store.pool();
+        let ids = claim.ids();
         let recipient = deliveries::recipient(pool, email, None).await?;
         let recipient = match consent(recipient.as_ref()) {
             Ok(r) => r,
             Err(reason) => {
-                deliveries::finish_held(pool, &ids, "suppressed", reason, now_unix_ms()).await?;
+                claim
+                    .finish(pool, "suppressed", Some(reason), None, now_unix_ms())
+                    .await?;
                 DIGESTS.with_label_values(&["suppressed"]).inc();
                 return Ok(DigestOutcome::Suppressed(reason));
             }
         };
         let mut held = Vec::with_capacity(ids.len());
-        for id in &ids {
+        for id in ids {
             // Read as every alert is read, from the one source of truth.
             if let Some(stored) = alerts::find(pool, id).await? {
                 held.push(stored.alert);
@@ -73,7 +97,7 @@ impl Notifier {
         }
         let unsubscribe = self.unsubscribe_link(recipient.user_id, email);
         let sent = match digest_message(&self.from, email, &held, unsubscribe.as_ref()) {
-            Ok(message) => self.deliver(message).await,
+            Ok(message) => self.deliver(message, Some(claim)).await,
             Err(reason) => Err(SendError::Permanent(reason)),
         };
         let (outcome, stored, detail) = match sent {
@@ -87,7 +111,7 @@ impl Notifier {
                 (DigestOutcome::DeadLettered(reason), "dead_letter", detail)
             }
         };
-        deliveries::finish_held(pool, &ids, stored, &detail, now_unix_ms()).await?;
+        self.record_mailed(claim, stored, Some(&detail)).await?;
         let label = match outcome {
             DigestOutcome::Sent(_) => "sent",
             _ => "failed_permanent",

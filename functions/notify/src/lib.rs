@@ -9,7 +9,9 @@
 //! server cannot take) is dead-lettered at once, with its reason. A consumer hands over up to
 //! `TICKERMESH_MAIL_CONCURRENCY` alerts at once, each on its own pooled SMTP connection, so
 //! one alert's retries never hold the others; two alerts of one watch (or two deliveries of
-//! one alert) are never handled at the same time in a process.
+//! one alert) are never handled at the same time in a process; across processes an alert is
+//! claimed in the database before it is mailed (`store::sending`), so that a second notify
+//! (after a rebalance, or a second digest of the user) waits instead of mailing it again.
 //!
 //! Beyond consent, a watch's cooldown and the user's quiet hours decide whether an alert is
 //! mailed now, not at all, or later in a digest ([`delivery`], [`digest`]).
@@ -23,6 +25,7 @@ mod message;
 mod smtp;
 
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use cloudevents::Event;
 use lettre::message::Mailbox;
@@ -33,11 +36,12 @@ use tickermesh_core::events::{
     DIGEST_DUE,
 };
 use tickermesh_core::signing::SigningKey;
+use tickermesh_core::store::sending::{self, Claim};
 use tickermesh_core::store::Store;
 use tickermesh_core::store::{alerts, deliveries};
-use tickermesh_core::{now_unix_ms, Result};
+use tickermesh_core::{now_unix_ms, Error, Result};
 
-pub use config::{MailRetry, MailSettings, DEFAULT_MAIL_CONCURRENCY};
+pub use config::{MailRetry, MailSettings, DEFAULT_MAIL_CONCURRENCY, DEFAULT_MAIL_LEASE};
 pub use digest::{DigestOutcome, DIGEST_LIMIT};
 pub use mailer::{MailConfig, Mailer, SendError};
 pub use message::{
@@ -52,7 +56,7 @@ static EMAILS: LazyLock<IntCounterVec> = LazyLock::new(|| {
          the server away, failed_permanent: dead-lettered, suppressed: the address is not \
          confirmed, unsubscribed or gone, cooldown: the watch was mailed within its cooldown, \
          held: kept for the digest at the end of the quiet hours, unknown: an event naming no \
-         stored alert).",
+         stored alert, claimed: being mailed by another notify, tried again later).",
         &["outcome"],
     )
 });
@@ -84,6 +88,8 @@ pub struct Notifier {
     from: Mailbox,
     retry: MailRetry,
     concurrency: usize,
+    /// How long a claim on an alert being mailed holds unless renewed.
+    lease: Duration,
     /// The watches whose alerts are being handled now: a second delivery of one alert (the
     /// outbox publishes again what a stopped evaluate had not marked published) waits for the
     /// first, then finds it handled, instead of mailing it at the same time; a second alert of
@@ -99,7 +105,7 @@ pub struct Notifier {
 
 /// Outcomes of an alert e-mail, exported at zero from the start so that an alert on failures
 /// sees a series before the first one.
-const OUTCOMES: [&str; 8] = [
+const OUTCOMES: [&str; 9] = [
     "sent",
     "duplicate",
     "failed_transient",
@@ -108,6 +114,7 @@ const OUTCOMES: [&str; 8] = [
     "cooldown",
     "held",
     "unknown",
+    "claimed",
 ];
 
 impl Notifier {
@@ -121,6 +128,7 @@ impl Notifier {
             from,
             retry: MailRetry::default(),
             concurrency: 1,
+            lease: DEFAULT_MAIL_LEASE,
             handling: KeyedLocks::new(),
             digesting: KeyedLocks::new(),
             key: None,
@@ -151,6 +159,13 @@ impl Notifier {
         Self { retry, ..self }
     }
 
+    /// How long a claim on an alert being mailed holds unless renewed (before each further
+    /// attempt at a deferred message): longer than one attempt can take, as another notify
+    /// mails the alert once it has run out.
+    pub fn with_lease(self, lease: Duration) -> Self {
+        Self { lease, ..self }
+    }
+
     /// Mails the stored alert `alert_id` once (or holds it, or not at all: see
     /// [`delivery`]). What is sent comes from the alerts table, the source of truth, never from
     /// the event that named the alert.
@@ -166,26 +181,45 @@ impl Notifier {
             EMAILS.with_label_values(&["duplicate"]).inc();
             return Ok(Outcome::Duplicate);
         }
-        let alert = stored.alert;
+        let backend = self.store.backend();
+        let claimed = sending::claim_alert(pool, backend, alert_id, now_unix_ms(), self.lease);
+        let Some(claim) = claimed.await? else {
+            EMAILS.with_label_values(&["claimed"]).inc();
+            return Err(Error::Aborted(format!(
+                "alert {alert_id} is being mailed by another notify; tried again when that one \
+                 has recorded it or its claim has run out"
+            )));
+        };
+        let handled = self.handle_claimed(stored.alert, &claim).await;
+        if handled.is_err() {
+            // Nothing was recorded: the retry claims the alert at once.
+            if let Err(e) = claim.release(pool).await {
+                tracing::warn!(alert = %alert_id, error = %e, "a claim on an alert could not be given back; the retry waits for it to run out");
+            }
+        }
+        handled
+    }
+
+    async fn handle_claimed(&self, alert: ThresholdCrossed, claim: &Claim) -> Result<Outcome> {
+        let pool = self.store.pool();
         let watch = alert
             .subscription_id
-            .or_else(|| delivery::watch_in_id(alert_id));
+            .or_else(|| delivery::watch_in_id(&alert.alert_id));
         // Consent is checked at the last moment: an address unconfirmed or unsubscribed since
         // the alert was made gets nothing.
         let recipient = deliveries::recipient(pool, &alert.email, watch).await?;
         let recipient = match delivery::consent(recipient.as_ref()) {
             Ok(r) => r,
             Err(reason) => {
-                let now = now_unix_ms();
-                let backend = self.store.backend();
-                alerts::record_handled(pool, backend, alert_id, "suppressed", Some(reason), now)
+                claim
+                    .finish(pool, "suppressed", Some(reason), None, now_unix_ms())
                     .await?;
                 EMAILS.with_label_values(&["suppressed"]).inc();
                 return Ok(Outcome::Suppressed(reason));
             }
         };
         let unsubscribe = self.unsubscribe_link(recipient.user_id, &alert.email);
-        self.deliver_consented(&alert, recipient, unsubscribe.as_ref())
+        self.deliver_consented(&alert, recipient, unsubscribe.as_ref(), claim)
             .await
     }
 
@@ -201,6 +235,9 @@ impl Notifier {
     /// never mailed: the bus keeps nothing across a stop or a crash, the alerts table does.
     /// Waits (retrying) while the mail server is away; returns how many were handled.
     pub async fn deliver_unhandled(&self, before_ms: i64) -> Result<usize> {
+        // This run is the only notify of its store: what an earlier run claimed is not being
+        // mailed by anyone.
+        sending::abandon_before(self.store.pool(), before_ms, self.lease).await?;
         let ids = alerts::published_unhandled(self.store.pool(), before_ms).await?;
         for id in &ids {
             let mut delays = tickermesh_core::events::redelivery_delays();
@@ -224,15 +261,20 @@ impl Notifier {
         &self,
         alert: &ThresholdCrossed,
         unsubscribe: Option<&Unsubscribe>,
+        claim: &Claim,
     ) -> std::result::Result<(), SendError> {
         let message =
             alert_message(&self.from, alert, unsubscribe).map_err(SendError::Permanent)?;
-        self.deliver(message).await
+        self.deliver(message, Some(claim)).await
     }
 
     /// Sends one e-mail; a deferred one is tried again, with backoff, up to the configured
-    /// attempts.
-    async fn deliver(&self, message: lettre::Message) -> std::result::Result<(), SendError> {
+    /// attempts, each further attempt only after renewing the claim on what it mails.
+    async fn deliver(
+        &self,
+        message: lettre::Message,
+        claim: Option<&Claim>,
+    ) -> std::result::Result<(), SendError> {
         let mut delays = self.retry.delays();
         let mut attempts = 1;
         loop {
@@ -245,10 +287,27 @@ impl Notifier {
                         )));
                     };
                     tokio::time::sleep(delay).await;
+                    self.renew(claim).await?;
                     attempts += 1;
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Renews a claim before another attempt; a claim lost (it ran out and another notify
+    /// took it over) or a database away stops the sending: the alert is delivered again.
+    async fn renew(&self, claim: Option<&Claim>) -> std::result::Result<(), SendError> {
+        let Some(claim) = claim else { return Ok(()) };
+        let renewed = claim.renew(self.store.pool(), now_unix_ms(), self.lease);
+        match renewed.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SendError::Unavailable(
+                "the claim on it ran out; another notify may be mailing it".into(),
+            )),
+            Err(e) => Err(SendError::Unavailable(format!(
+                "its claim could not be renewed: {e}"
+            ))),
         }
     }
 }

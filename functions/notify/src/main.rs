@@ -50,6 +50,7 @@ async fn main() -> ExitCode {
             .map_err(|e| startup_failed(NAME, "cannot set up e-mail", &e))?;
         let notifier = Notifier::new(store, mailer, mail.from)
             .with_retry(mail.retry)
+            .with_lease(mail.lease)
             .with_concurrency(mail.concurrency)
             .with_access(key, links);
         let notifier = Arc::new(notifier);

@@ -53,7 +53,11 @@ fn record(a: PastAlert) -> AlertRecord {
         created_at_unix_ms: a.created_at_ms,
         status: delivery.status as i32,
         detail: delivery.detail,
-        handled_at_unix_ms: a.handled.as_ref().map_or(0, |h| h.at_ms),
+        // A claim's instant is not a handling.
+        handled_at_unix_ms: match delivery.status {
+            DeliveryStatus::Pending => 0,
+            _ => a.handled.as_ref().map_or(0, |h| h.at_ms),
+        },
         deliver_after_unix_ms: delivery.deliver_after_ms,
         simulated: a.simulated,
     }
@@ -84,6 +88,9 @@ fn delivery(handled: Option<&Handled>) -> Delivery {
         "cooldown" if detail.is_empty() => (DeliveryStatus::Suppressed, "cooldown".to_owned()),
         "cooldown" => (DeliveryStatus::Suppressed, detail),
         "held" => (DeliveryStatus::Held, detail),
+        // Being mailed now: in a digest when it was held, else on its own.
+        "sending" if h.due_at_ms.is_some() => (DeliveryStatus::Held, detail),
+        "sending" => (DeliveryStatus::Pending, detail),
         // An outcome this version does not know (written by a newer notify): shown as is.
         other => (DeliveryStatus::Unspecified, other.to_owned()),
     };
@@ -148,6 +155,14 @@ mod tests {
                 0,
             ),
             (Some(handled("held", None, Some(9_000))), S::Held, "", 9_000),
+            // Claimed by a notify mailing it: still pending, or held until its digest is out.
+            (Some(handled("sending", None, None)), S::Pending, "", 0),
+            (
+                Some(handled("sending", Some("quiet hours"), Some(9_000))),
+                S::Held,
+                "quiet hours",
+                9_000,
+            ),
             // deliver_after is the held alerts' only.
             (Some(handled("sent", None, Some(9_000))), S::Sent, "", 0),
             (

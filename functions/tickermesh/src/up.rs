@@ -78,7 +78,7 @@ pub async fn build(config: &UpConfig) -> Result<Mesh, UpError> {
     let mailer = Mailer::new(&config.mail.transport).map_err(setup("e-mail"))?;
     let mail = &config.mail;
     let notifier = Notifier::new(ctx.store.clone(), mailer, mail.from.clone());
-    let notifier = notifier.with_retry(mail.retry);
+    let notifier = notifier.with_retry(mail.retry).with_lease(mail.lease);
     let key = match &config.signing {
         Some(key) => key.clone(),
         None => crate::keys::local_key(&config.data_dir).map_err(setup("the signing key"))?,

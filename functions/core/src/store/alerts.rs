@@ -6,11 +6,10 @@ use sqlx::{Any, Executor, Row};
 
 use crate::error::{Error, Result};
 use crate::events::{Direction, ThresholdCrossed};
-use crate::store::Backend;
 
 /// What notify needs of an alert, in one read: the stored alert (the source of truth for what
-/// is sent, whatever an event says) and whether it was already handled. `None`: no alert with
-/// this id was ever stored.
+/// is sent, whatever an event says) and whether it was already handled (recorded; a claim of a
+/// notify still sending it is not). `None`: no alert with this id was ever stored.
 pub struct StoredAlert {
     pub alert: ThresholdCrossed,
     pub handled: bool,
@@ -41,7 +40,7 @@ pub async fn find<'e, E: Executor<'e, Database = Any>>(
         .map_err(|e| Error::db("read an alert row", e))?;
     Ok(Some(StoredAlert {
         alert: read(&row)?,
-        handled: outcome.is_some(),
+        handled: outcome.is_some_and(|o| o != "sending"),
     }))
 }
 
@@ -192,60 +191,21 @@ pub async fn mark_published<'e, E: Executor<'e, Database = Any>>(
         .map(|_| ())
         .map_err(|e| Error::db("mark alerts published", e))
 }
-/// Ids of alerts handed to the in-process bus before `before_ms` that notify never handled:
-/// the bus keeps nothing across a restart, so these are delivered again from here.
+/// Ids of alerts handed to the in-process bus before `before_ms` that notify never handled
+/// (none recorded, or only claimed by a run that stopped while mailing them): the bus keeps
+/// nothing across a restart, so these are delivered again from here.
 pub async fn published_unhandled<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     before_ms: i64,
 ) -> Result<Vec<String>> {
     sqlx::query_scalar(
         "SELECT a.alert_id FROM alerts a LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id \
-         WHERE s.alert_id IS NULL AND a.published_at_ms IS NOT NULL AND a.published_at_ms < ? \
+         WHERE (s.alert_id IS NULL OR (s.outcome = 'sending' AND s.due_at_ms IS NULL)) \
+         AND a.published_at_ms IS NOT NULL AND a.published_at_ms < ? \
          ORDER BY a.created_at_ms, a.alert_id",
     )
     .bind(before_ms)
     .fetch_all(ex)
     .await
     .map_err(|e| Error::db("load undelivered alerts", e))
-}
-
-pub async fn record_handled<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    backend: Backend,
-    alert_id: &str,
-    outcome: &str,
-    detail: Option<&str>,
-    now_ms: i64,
-) -> Result<()> {
-    record(ex, backend, alert_id, outcome, detail, None, now_ms).await
-}
-
-/// Records what became of an alert (`due_at_ms`: when a held one is to be mailed), unless it
-/// was recorded already — and only while the alert exists: a user deleted after notify read
-/// the alert leaves no record behind (a refusal's detail may quote the address), where no
-/// retention pass would find it.
-pub async fn record<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    backend: Backend,
-    alert_id: &str,
-    outcome: &str,
-    detail: Option<&str>,
-    due_at_ms: Option<i64>,
-    now_ms: i64,
-) -> Result<()> {
-    let sql = format!(
-        "{} INTO sent_alerts (alert_id, outcome, detail, handled_at_ms, due_at_ms) \
-         SELECT alert_id, ?, ?, ?, ? FROM alerts WHERE alert_id = ?",
-        backend.insert_ignore()
-    );
-    sqlx::query(&sql)
-        .bind(outcome)
-        .bind(detail)
-        .bind(now_ms)
-        .bind(due_at_ms)
-        .bind(alert_id)
-        .execute(ex)
-        .await
-        .map(|_| ())
-        .map_err(|e| Error::db("record a handled alert", e))
 }

@@ -1,11 +1,11 @@
 //! How notify delivers an alert beyond consent: the watch's cooldown (at most one e-mail per
 //! period, claimed by compare-and-set so replicas agree) and the user's quiet hours (alerts
-//! held, `sent_alerts.outcome = 'held'` with `due_at_ms`, then mailed as one digest).
+//! held, `sent_alerts.outcome = 'held'` with `due_at_ms`, then mailed as one digest: see
+//! [`super::sending`] for how a digest claims them).
 
 use sqlx::{Any, Executor, Row};
 
 use crate::error::{Error, Result};
-use crate::store::Backend;
 
 /// The recipient of an alert or a digest, with what decides how it is delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,8 @@ pub async fn claim_cooldown<'e, E: Executor<'e, Database = Any>>(
 
 /// Gives back a claim made at `claimed_at_ms` whose e-mail could not go out (the mail server
 /// away): the alert is delivered again later and must find the watch as before. A claim made
-/// since by another alert is left alone.
+/// since by another alert is left alone. Also moves a claim made for an alert by a notify that
+/// stopped before mailing it to the instant of the attempt that took the alert over.
 pub async fn release_cooldown<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     watch: i64,
@@ -113,78 +114,9 @@ pub async fn release_cooldown<'e, E: Executor<'e, Database = Any>>(
     .map_err(|e| Error::db("release a watch's cooldown", e))
 }
 
-/// Records an alert as held until `due_at_ms` (the end of the quiet hours), unless it was
-/// already handled.
-pub async fn record_held<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    backend: Backend,
-    alert_id: &str,
-    detail: &str,
-    due_at_ms: i64,
-    now_ms: i64,
-) -> Result<()> {
-    super::alerts::record(
-        ex,
-        backend,
-        alert_id,
-        "held",
-        Some(detail),
-        Some(due_at_ms),
-        now_ms,
-    )
-    .await
-}
-
-/// Ids of `email`'s alerts held until `as_of_ms` or earlier, oldest first, at most `limit`.
-pub async fn held_due<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    email: &str,
-    as_of_ms: i64,
-    limit: u32,
-) -> Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT a.alert_id FROM alerts a JOIN sent_alerts s ON s.alert_id = a.alert_id \
-         WHERE a.email = ? AND s.outcome = 'held' AND s.due_at_ms <= ? \
-         ORDER BY a.created_at_ms, a.alert_id LIMIT ?",
-    )
-    .bind(email)
-    .bind(as_of_ms)
-    .bind(i64::from(limit))
-    .fetch_all(ex)
-    .await
-    .map_err(|e| Error::db("load held alerts", e))
-}
-
-/// Marks exactly these alerts, if still held, as `outcome` ("sent" by a digest, "suppressed",
-/// "dead_letter"); returns how many changed.
-pub async fn finish_held<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    alert_ids: &[String],
-    outcome: &str,
-    detail: &str,
-    now_ms: i64,
-) -> Result<u64> {
-    if alert_ids.is_empty() {
-        return Ok(0);
-    }
-    let marks = vec!["?"; alert_ids.len()].join(", ");
-    let sql = format!(
-        "UPDATE sent_alerts SET outcome = ?, detail = ?, handled_at_ms = ? \
-         WHERE outcome = 'held' AND alert_id IN ({marks})"
-    );
-    let mut query = sqlx::query(&sql).bind(outcome).bind(detail).bind(now_ms);
-    for id in alert_ids {
-        query = query.bind(id.as_str());
-    }
-    let done = query
-        .execute(ex)
-        .await
-        .map_err(|e| Error::db("mark held alerts handled", e))?;
-    Ok(done.rows_affected())
-}
-
-/// Addresses with alerts held until `as_of_ms` or earlier, in order, after `after` when
-/// given, at most `limit`: the digest function reads them in batches.
+/// Addresses with alerts held until `as_of_ms` or earlier (or claimed by a digest whose claim
+/// ran out by then: its notify stopped), in order, after `after` when given, at most `limit`:
+/// the digest function reads them in batches.
 pub async fn due_recipients<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     as_of_ms: i64,
@@ -198,9 +130,11 @@ pub async fn due_recipients<'e, E: Executor<'e, Database = Any>>(
     };
     let sql = format!(
         "SELECT DISTINCT a.email FROM sent_alerts s JOIN alerts a ON a.alert_id = s.alert_id \
-         WHERE s.outcome = 'held' AND s.due_at_ms <= ? {from} ORDER BY a.email LIMIT ?"
+         WHERE s.due_at_ms <= ? \
+         AND (s.outcome = 'held' OR (s.outcome = 'sending' AND s.lease_until_ms < ?)) \
+         {from} ORDER BY a.email LIMIT ?"
     );
-    let mut query = sqlx::query_scalar(&sql).bind(as_of_ms);
+    let mut query = sqlx::query_scalar(&sql).bind(as_of_ms).bind(as_of_ms);
     if let Some(after) = after {
         query = query.bind(after);
     }
