@@ -1,4 +1,4 @@
-//! `cargo bench --bench pipeline -- emails-broker [watchers]`: one quote crossing `watchers`
+//! `cargo bench --bench pipeline -- emails-broker [watchers [concurrency]]`: one quote crossing `watchers`
 //! (default 100,000) watchers of one ticker → every e-mail accepted by the test suite's SMTP
 //! server, through the broker: the local mesh (`tickermesh up` built with Kafka) on MariaDB,
 //! the quotes and alerts topics with 3 partitions each, notify at concurrency 1 (before), at
@@ -124,14 +124,15 @@ async fn round(n: usize, concurrency: usize) {
     drop(mesh);
 }
 
-pub async fn run(n: usize) {
+pub async fn run(n: usize, only: Option<usize>) {
     println!(
         "one quote crossing {n} watchers -> {n} e-mails through the broker (tickermesh up with \
          Kafka on {}, MariaDB, 3 partitions per topic, the test suite's SMTP server)",
         kafka::brokers()
     );
     // 1: one alert at a time, as before; 8: the old pool's size; then the default, and twice it.
-    for concurrency in [1, 8, DEFAULT_MAIL_CONCURRENCY, 2 * DEFAULT_MAIL_CONCURRENCY] {
+    let all = [1, 8, DEFAULT_MAIL_CONCURRENCY, 2 * DEFAULT_MAIL_CONCURRENCY];
+    for concurrency in only.map_or(all.to_vec(), |c| vec![c]) {
         round(n, concurrency).await;
     }
 }

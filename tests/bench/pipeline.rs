@@ -6,7 +6,7 @@
 //!    crosses a threshold to the alert e-mail in the outbox; p50 and p99 over 40 crossings.
 //! 3. `-- emails`: one tick crossing 1,000 watchers in the local mesh (in-process bus), notify
 //!    at concurrency 1 and at its default.
-//! 4. `-- emails-broker [watchers]`: one quote crossing 100,000 watchers → every e-mail,
+//! 4. `-- emails-broker [watchers [concurrency]]`: one quote crossing 100,000 watchers → every e-mail,
 //!    through the broker (see `emails_broker.rs`).
 
 #[path = "emails_broker.rs"]
@@ -311,7 +311,8 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "emails-broker") {
         let watchers = args.get(at + 1).and_then(|n| n.parse().ok());
-        emails_broker::run(watchers.unwrap_or(100_000)).await;
+        let only = args.get(at + 2).and_then(|c| c.parse().ok());
+        emails_broker::run(watchers.unwrap_or(100_000), only).await;
         return;
     }
     let emails = || async {

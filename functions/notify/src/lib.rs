@@ -36,9 +36,9 @@ use tickermesh_core::events::{
     DIGEST_DUE,
 };
 use tickermesh_core::signing::SigningKey;
+use tickermesh_core::store::alerts;
 use tickermesh_core::store::sending::{self, Claim};
 use tickermesh_core::store::Store;
-use tickermesh_core::store::{alerts, deliveries};
 use tickermesh_core::{now_unix_ms, Error, Result};
 
 pub use config::{MailRetry, MailSettings, DEFAULT_MAIL_CONCURRENCY, DEFAULT_MAIL_LEASE};
@@ -171,26 +171,14 @@ impl Notifier {
     /// the event that named the alert.
     pub async fn notify(&self, alert_id: &str) -> Result<Outcome> {
         let _only_one = self.handling.lock(&delivery::lock_key(alert_id)).await;
-        let pool = self.store.pool();
-        let Some(stored) = alerts::find(pool, alert_id).await? else {
-            EMAILS.with_label_values(&["unknown"]).inc();
-            tracing::warn!(alert = %alert_id, "an event names an alert that was never stored; refused");
-            return Ok(Outcome::Unknown);
-        };
-        if stored.handled {
-            EMAILS.with_label_values(&["duplicate"]).inc();
-            return Ok(Outcome::Duplicate);
-        }
-        let backend = self.store.backend();
+        let (pool, backend) = (self.store.pool(), self.store.backend());
+        // Claimed first: on the common path (a new alert) the claim is the only extra write,
+        // and the alert and its recipient are then read together.
         let claimed = sending::claim_alert(pool, backend, alert_id, now_unix_ms(), self.lease);
         let Some(claim) = claimed.await? else {
-            EMAILS.with_label_values(&["claimed"]).inc();
-            return Err(Error::Aborted(format!(
-                "alert {alert_id} is being mailed by another notify; tried again when that one \
-                 has recorded it or its claim has run out"
-            )));
+            return self.not_claimed(alert_id).await;
         };
-        let handled = self.handle_claimed(stored.alert, &claim).await;
+        let handled = self.handle_claimed(alert_id, &claim).await;
         if handled.is_err() {
             // Nothing was recorded: the retry claims the alert at once.
             if let Err(e) = claim.release(pool).await {
@@ -200,14 +188,41 @@ impl Notifier {
         handled
     }
 
-    async fn handle_claimed(&self, alert: ThresholdCrossed, claim: &Claim) -> Result<Outcome> {
+    /// Why an alert could not be claimed: it was never stored, or it was handled already, or
+    /// another notify is mailing it (then it is tried again later).
+    async fn not_claimed(&self, alert_id: &str) -> Result<Outcome> {
+        match alerts::find(self.store.pool(), alert_id).await? {
+            None => {
+                EMAILS.with_label_values(&["unknown"]).inc();
+                tracing::warn!(alert = %alert_id, "an event names an alert that was never stored; refused");
+                Ok(Outcome::Unknown)
+            }
+            Some(stored) if stored.handled => {
+                EMAILS.with_label_values(&["duplicate"]).inc();
+                Ok(Outcome::Duplicate)
+            }
+            Some(_) => {
+                EMAILS.with_label_values(&["claimed"]).inc();
+                Err(Error::Aborted(format!(
+                    "alert {alert_id} is being mailed by another notify; tried again when that \
+                     one has recorded it or its claim has run out"
+                )))
+            }
+        }
+    }
+
+    async fn handle_claimed(&self, alert_id: &str, claim: &Claim) -> Result<Outcome> {
         let pool = self.store.pool();
-        let watch = alert
-            .subscription_id
-            .or_else(|| delivery::watch_in_id(&alert.alert_id));
         // Consent is checked at the last moment: an address unconfirmed or unsubscribed since
-        // the alert was made gets nothing.
-        let recipient = deliveries::recipient(pool, &alert.email, watch).await?;
+        // the alert was made gets nothing. An alert that names no watch (made before alerts
+        // named theirs) names it in its id.
+        let watch = delivery::watch_in_id(alert_id);
+        let Some((alert, recipient)) = alerts::find_with_recipient(pool, alert_id, watch).await?
+        else {
+            // Deleted with its user since the claim (which went with it).
+            EMAILS.with_label_values(&["unknown"]).inc();
+            return Ok(Outcome::Unknown);
+        };
         let recipient = match delivery::consent(recipient.as_ref()) {
             Ok(r) => r,
             Err(reason) => {

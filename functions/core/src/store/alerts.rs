@@ -6,6 +6,7 @@ use sqlx::{Any, Executor, Row};
 
 use crate::error::{Error, Result};
 use crate::events::{Direction, ThresholdCrossed};
+use crate::store::deliveries::{read_recipient, Recipient, RECIPIENT_COLUMNS};
 
 /// What notify needs of an alert, in one read: the stored alert (the source of truth for what
 /// is sent, whatever an event says) and whether it was already handled (recorded; a claim of a
@@ -42,6 +43,29 @@ pub async fn find<'e, E: Executor<'e, Database = Any>>(
         alert: read(&row)?,
         handled: outcome.is_some_and(|o| o != "sending"),
     }))
+}
+
+/// A stored alert and its recipient (the user with its address, and the watch `watch` names
+/// when the alert does not name one), in one read; `None`: no alert with this id is stored.
+/// notify reads this once it has claimed the alert.
+pub async fn find_with_recipient<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    alert_id: &str,
+    watch: Option<i64>,
+) -> Result<Option<(ThresholdCrossed, Option<Recipient>)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, {RECIPIENT_COLUMNS} FROM alerts a \
+         LEFT JOIN users u ON u.email = a.email \
+         LEFT JOIN subscriptions s ON s.id = COALESCE(a.subscription_id, ?) \
+         AND s.user_id = u.id WHERE a.alert_id = ?"
+    ))
+    .bind(watch)
+    .bind(alert_id)
+    .fetch_optional(ex)
+    .await
+    .map_err(|e| Error::db("load an alert and its recipient", e))?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some((read(&row)?, read_recipient(&row, AFTER_COLUMNS)?)))
 }
 
 /// An alert row. A price or threshold stored as NULL (not a finite number), an unknown

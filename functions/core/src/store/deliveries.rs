@@ -3,6 +3,7 @@
 //! held, `sent_alerts.outcome = 'held'` with `due_at_ms`, then mailed as one digest: see
 //! [`super::sending`] for how a digest claims them).
 
+use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use crate::error::{Error, Result};
@@ -30,6 +31,12 @@ pub struct Watch {
     pub last_mailed_at_ms: Option<i64>,
 }
 
+/// The columns of a recipient (`users u`, `subscriptions s`), in the order [`read_recipient`]
+/// takes them.
+pub(crate) const RECIPIENT_COLUMNS: &str =
+    "u.id, u.confirmed_at_ms, u.unsubscribed_at_ms, u.time_zone, u.quiet_start_min, \
+     u.quiet_end_min, s.id, s.cooldown_ms, s.last_mailed_at_ms";
+
 /// The user with address `email` and, with `watch`, that watch of theirs; `None` when no user
 /// has the address (any more). One read for everything notify decides on.
 pub async fn recipient<'e, E: Executor<'e, Database = Any>>(
@@ -37,38 +44,48 @@ pub async fn recipient<'e, E: Executor<'e, Database = Any>>(
     email: &str,
     watch: Option<i64>,
 ) -> Result<Option<Recipient>> {
-    let row = sqlx::query(
-        "SELECT u.id, u.confirmed_at_ms, u.unsubscribed_at_ms, u.time_zone, u.quiet_start_min, \
-         u.quiet_end_min, s.id, s.cooldown_ms, s.last_mailed_at_ms \
+    let row = sqlx::query(&format!(
+        "SELECT {RECIPIENT_COLUMNS} \
          FROM users u LEFT JOIN subscriptions s ON s.id = ? AND s.user_id = u.id \
-         WHERE u.email = ?",
-    )
+         WHERE u.email = ?"
+    ))
     .bind(watch)
     .bind(email)
     .fetch_optional(ex)
     .await
     .map_err(|e| Error::db("look up an alert's recipient", e))?;
-    row.map(|row| -> std::result::Result<_, sqlx::Error> {
-        let watch = match row.try_get::<Option<i64>, _>(6)? {
+    match row {
+        Some(row) => read_recipient(&row, 0),
+        None => Ok(None),
+    }
+}
+
+/// The recipient in [`RECIPIENT_COLUMNS`] from column `at` on; `None` when the user is
+/// missing (a NULL id: an outer join found nobody).
+pub(crate) fn read_recipient(row: &AnyRow, at: usize) -> Result<Option<Recipient>> {
+    let read = || -> std::result::Result<_, sqlx::Error> {
+        let Some(user_id) = row.try_get::<Option<i64>, _>(at)? else {
+            return Ok(None);
+        };
+        let watch = match row.try_get::<Option<i64>, _>(at + 6)? {
             Some(id) => Some(Watch {
                 id,
-                cooldown_ms: row.try_get(7)?,
-                last_mailed_at_ms: row.try_get(8)?,
+                cooldown_ms: row.try_get(at + 7)?,
+                last_mailed_at_ms: row.try_get(at + 8)?,
             }),
             None => None,
         };
-        Ok(Recipient {
-            user_id: row.try_get(0)?,
-            confirmed: row.try_get::<Option<i64>, _>(1)?.is_some(),
-            unsubscribed: row.try_get::<Option<i64>, _>(2)?.is_some(),
-            time_zone: row.try_get(3)?,
-            quiet_start_min: row.try_get(4)?,
-            quiet_end_min: row.try_get(5)?,
+        Ok(Some(Recipient {
+            user_id,
+            confirmed: row.try_get::<Option<i64>, _>(at + 1)?.is_some(),
+            unsubscribed: row.try_get::<Option<i64>, _>(at + 2)?.is_some(),
+            time_zone: row.try_get(at + 3)?,
+            quiet_start_min: row.try_get(at + 4)?,
+            quiet_end_min: row.try_get(at + 5)?,
             watch,
-        })
-    })
-    .transpose()
-    .map_err(|e| Error::db("read a recipient row", e))
+        }))
+    };
+    read().map_err(|e| Error::db("read a recipient row", e))
 }
 
 /// Claims the watch's next e-mail at `now_ms`: true when its cooldown has passed since the
