@@ -76,20 +76,22 @@ async fn tick(url: &str) {
     .await;
 }
 
-/// Waits until notify has handled every alert stored so far (sent or suppressed).
-async fn all_handled(db: &TestDb) {
+/// Waits until `stored` alerts were stored (evaluate takes the tick's quote after the tick
+/// has answered) and notify has handled every one of them (sent or suppressed).
+async fn all_handled(db: &TestDb, stored: i64) {
     let store = db.store().await;
     eventually(Duration::from_secs(30), "every alert handled", || {
         let pool = store.pool().clone();
         async move {
-            let open: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM alerts a LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id \
-                 WHERE s.alert_id IS NULL OR s.outcome = 'sending'",
+            let (all, open): (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(*), COUNT(CASE WHEN s.alert_id IS NULL \
+                 OR s.outcome = 'sending' THEN 1 END) \
+                 FROM alerts a LEFT JOIN sent_alerts s ON s.alert_id = a.alert_id",
             )
             .fetch_one(&pool)
             .await
             .unwrap();
-            (open == 0).then_some(())
+            (all >= stored && open == 0).then_some(())
         }
     })
     .await;
@@ -154,7 +156,7 @@ async fn consent_end_to_end(backend: Backend) {
     };
     price(260.0);
     tick(&url).await;
-    all_handled(&db).await;
+    all_handled(&db, 1).await;
     assert!(
         alerts(&smtp).is_empty(),
         "no alert to an unconfirmed address"
@@ -228,7 +230,7 @@ async fn consent_end_to_end(backend: Backend) {
     tick(&url).await;
     price(280.0);
     tick(&url).await;
-    all_handled(&db).await;
+    all_handled(&db, 3).await;
     assert_eq!(alerts(&smtp).len(), 1, "no alert after unsubscribing");
     let suppressed: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM sent_alerts WHERE outcome = 'suppressed'")

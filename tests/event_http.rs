@@ -213,7 +213,11 @@ async fn notify_asks_for_redelivery_while_smtp_is_down() {
             .fetch_optional(store.pool())
             .await
             .unwrap();
-    assert_eq!(handled, None, "nothing recorded, so a redelivery sends it");
+    // At most its claim, run out at once: a redelivery takes it over and sends it.
+    assert!(
+        matches!(handled.as_deref(), None | Some("sending")),
+        "nothing recorded: {handled:?}"
+    );
 }
 
 async fn outcome_of(store: &tickermesh_core::store::Store, id: &str) -> (String, Option<String>) {

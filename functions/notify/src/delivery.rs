@@ -85,18 +85,15 @@ impl Notifier {
         claim: &Claim,
     ) -> Result<Outcome> {
         let pool = self.store.pool();
-        // The cooldown is claimed at the instant of the alert's claim, so that a notify taking
-        // the alert over from one that stopped knows a cooldown claimed for it.
+        // The cooldown is claimed at the instant of the alert's first claim, so that a notify
+        // taking the alert over (from one that stopped, or after a failure) knows a cooldown
+        // claimed for it.
         let now = claim.at_ms;
         let claimed = match recipient.watch {
             Some(watch) if watch.cooldown_ms > 0 => {
-                let ours = claim
-                    .taken_over_from_ms
-                    .filter(|&at| watch.last_mailed_at_ms == Some(at));
-                if let Some(at) = ours {
-                    // Claimed for this alert by the notify that stopped: moved to this
-                    // attempt (what it replaced is not known any more).
-                    deliveries::release_cooldown(pool, watch.id, at, Some(now)).await?;
+                if claim.taken_over && watch.last_mailed_at_ms == Some(now) {
+                    // Claimed for this alert by an earlier attempt (what it replaced is not
+                    // known any more).
                     Some(Watch {
                         last_mailed_at_ms: None,
                         ..watch
@@ -160,38 +157,38 @@ impl Notifier {
         };
         // The column holds 1000 characters; a refusal's first line says enough.
         let detail: Option<String> = detail.map(|d| d.chars().take(900).collect());
-        self.record_mailed(claim, stored, detail.as_deref()).await?;
+        self.record_mailed(claim, stored, detail.as_deref()).await;
         EMAILS.with_label_values(&[label]).inc();
         Ok(recorded)
     }
 
-    /// Records what became of an e-mail that went out (or was refused): a database failing
-    /// now is retried here for as long as the claim holds, as a retry of the whole event
-    /// would mail the alert again. A claim that ran out meanwhile is only logged: the e-mail
-    /// went out, and whoever took the alert over mails it again (a duplicate, not a loss).
-    pub(crate) async fn record_mailed(
-        &self,
-        claim: &Claim,
-        outcome: &str,
-        detail: Option<&str>,
-    ) -> Result<()> {
+    /// Records what became of an e-mail that went out (or was refused). A database failing
+    /// now is retried here until the record is written, renewing the claim meanwhile where it
+    /// can: giving up would give the claim (and the cooldown) back, and the retry of the event
+    /// would mail the alert again. A claim that ran out meanwhile and was taken over is only
+    /// logged: the e-mail went out, and the other notify mails it again (a duplicate, not a
+    /// loss).
+    pub(crate) async fn record_mailed(&self, claim: &Claim, outcome: &str, detail: Option<&str>) {
         let pool = self.store.pool();
-        // Within the lease the last attempt renewed, as far as is known here.
-        let give_up_at = now_unix_ms() + self.lease.as_millis() as i64 / 2;
         let mut delays = tickermesh_core::events::redelivery_delays();
         loop {
-            let now = now_unix_ms();
-            match claim.finish(pool, outcome, detail, None, now).await {
+            match claim
+                .finish(pool, outcome, detail, None, now_unix_ms())
+                .await
+            {
                 Ok(n) if n < claim.ids().len() as u64 => {
                     tracing::warn!(alerts = ?claim.ids(), "an e-mail went out after its claim ran out");
-                    return Ok(());
+                    return;
                 }
-                Ok(_) => return Ok(()),
-                Err(e) if now >= give_up_at => return Err(e),
+                Ok(_) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "a mailed alert could not be recorded yet");
-                    let delay = delays.next().unwrap_or(std::time::Duration::from_secs(1));
+                    let delay = delays.next().unwrap_or(std::time::Duration::from_secs(30));
                     tokio::time::sleep(delay).await;
+                    let renewed = claim.renew(pool, now_unix_ms(), self.lease).await;
+                    if let Err(e) = renewed {
+                        tracing::debug!(error = %e, "a claim could not be renewed");
+                    }
                 }
             }
         }

@@ -111,7 +111,7 @@ impl Notifier {
                 (DigestOutcome::DeadLettered(reason), "dead_letter", detail)
             }
         };
-        self.record_mailed(claim, stored, Some(&detail)).await?;
+        self.record_mailed(claim, stored, Some(&detail)).await;
         let label = match outcome {
             DigestOutcome::Sent(_) => "sent",
             _ => "failed_permanent",

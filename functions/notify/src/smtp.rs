@@ -151,10 +151,10 @@ impl SmtpPool {
             Err(SendError::Unavailable(_)) if reused => {
                 // Most likely closed by the server while idle: one fresh try.
                 let mut conn = self.connect().await?;
-                conn.send(envelope, &bytes)
-                    .await
-                    .map(|_| self.keep(conn))
-                    .map_err(|e| classify(&e))
+                match tokio::time::timeout(SEND_TIMEOUT, conn.send(envelope, &bytes)).await {
+                    Ok(sent) => sent.map(|_| self.keep(conn)).map_err(|e| classify(&e)),
+                    Err(_) => Err(SendError::Unavailable("sending timed out".into())),
+                }
             }
             Err(e) => Err(e),
         }

@@ -111,8 +111,7 @@ pub async fn claim_cooldown<'e, E: Executor<'e, Database = Any>>(
 
 /// Gives back a claim made at `claimed_at_ms` whose e-mail could not go out (the mail server
 /// away): the alert is delivered again later and must find the watch as before. A claim made
-/// since by another alert is left alone. Also moves a claim made for an alert by a notify that
-/// stopped before mailing it to the instant of the attempt that took the alert over.
+/// since by another alert is left alone.
 pub async fn release_cooldown<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     watch: i64,

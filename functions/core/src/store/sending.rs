@@ -23,13 +23,12 @@ pub struct Claim {
     token: i64,
     ids: Vec<String>,
     digest: bool,
-    /// When the claim was made (an alert's `handled_at_ms` while it is sent): the instant a
-    /// cooldown claimed for it carries.
+    /// When the alert was first claimed (its `handled_at_ms` while it is sent, kept when the
+    /// claim is taken over or given back): the instant a cooldown claimed for it carries.
     pub at_ms: i64,
-    /// When the claim this one took over had been made, if it took one over (its sender
-    /// stopped before it finished): a cooldown claimed at that instant was claimed for this
-    /// alert.
-    pub taken_over_from_ms: Option<i64>,
+    /// Whether this claim took over one whose sender stopped or gave it back: a cooldown
+    /// claimed at [`Claim::at_ms`] was then claimed for this alert.
+    pub taken_over: bool,
 }
 
 fn new_token() -> Result<i64> {
@@ -68,12 +67,12 @@ pub async fn claim_alert(
 ) -> Result<Option<Claim>> {
     let token = new_token()?;
     let until = lease_end(now_ms, lease);
-    let claim = |taken_over_from_ms| Claim {
+    let claim = |at_ms, taken_over| Claim {
         token,
         ids: vec![alert_id.to_owned()],
         digest: false,
-        at_ms: now_ms,
-        taken_over_from_ms,
+        at_ms,
+        taken_over,
     };
     // Only while the alert exists: a user deleted meanwhile leaves no row behind.
     let sql = format!(
@@ -90,13 +89,14 @@ pub async fn claim_alert(
         .await
         .map_err(|e| Error::db("claim an alert", e))?;
     if inserted.rows_affected() == 1 {
-        return Ok(Some(claim(None)));
+        return Ok(Some(claim(now_ms, false)));
     }
     // A row was there: a claim whose lease ran out is taken over, by compare-and-set on its
-    // token, so that of two notify processes taking it over at once one does.
+    // token and lease, so that of two notify processes taking it over at once one does, and
+    // none takes a claim its sender has just renewed. A digest's claim is the digest's.
     let row: Option<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
         "SELECT outcome, handled_at_ms, claim_token, lease_until_ms FROM sent_alerts \
-         WHERE alert_id = ?",
+         WHERE alert_id = ? AND due_at_ms IS NULL",
     )
     .bind(alert_id)
     .fetch_optional(pool)
@@ -109,18 +109,19 @@ pub async fn claim_alert(
         return Ok(None);
     }
     let taken = sqlx::query(
-        "UPDATE sent_alerts SET claim_token = ?, lease_until_ms = ?, handled_at_ms = ? \
-         WHERE alert_id = ? AND outcome = 'sending' AND claim_token = ?",
+        "UPDATE sent_alerts SET claim_token = ?, lease_until_ms = ? \
+         WHERE alert_id = ? AND outcome = 'sending' AND claim_token = ? \
+         AND lease_until_ms = ?",
     )
     .bind(token)
     .bind(until)
-    .bind(now_ms)
     .bind(alert_id)
     .bind(old)
+    .bind(old_until)
     .execute(pool)
     .await
     .map_err(|e| Error::db("take over an alert's claim", e))?;
-    Ok((taken.rows_affected() == 1).then(|| claim(Some(claimed_at))))
+    Ok((taken.rows_affected() == 1).then(|| claim(claimed_at, true)))
 }
 
 /// Claims `email`'s alerts held until `as_of_ms` or earlier (and those of a digest whose claim
@@ -189,7 +190,7 @@ pub async fn claim_digest(
         ids,
         digest: true,
         at_ms: now_ms,
-        taken_over_from_ms: None,
+        taken_over: false,
     }))
 }
 
@@ -271,14 +272,16 @@ impl Claim {
         Ok(done.rows_affected())
     }
 
-    /// Gives the claim back when nothing was mailed: an alert is as if never claimed, a
-    /// digest's alerts are held again; the retry then claims at once.
+    /// Gives the claim back when nothing was mailed: an alert's claim runs out at once (kept,
+    /// with the instant of the first claim, so that the retry takes it over and knows a
+    /// cooldown claimed for it), a digest's alerts are held again.
     pub async fn release(&self, pool: &AnyPool) -> Result<()> {
         let sql = if self.digest {
             "UPDATE sent_alerts SET outcome = 'held', claim_token = NULL, lease_until_ms = NULL \
              WHERE claim_token = ? AND outcome = 'sending' AND alert_id IN "
         } else {
-            "DELETE FROM sent_alerts WHERE claim_token = ? AND outcome = 'sending' AND alert_id IN "
+            "UPDATE sent_alerts SET lease_until_ms = 0 \
+             WHERE claim_token = ? AND outcome = 'sending' AND alert_id IN "
         };
         let sql = format!("{sql}({})", marks(self.ids.len()));
         let query = bind_ids(sqlx::query(&sql).bind(self.token), &self.ids);
