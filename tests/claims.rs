@@ -131,6 +131,17 @@ async fn claim_of_a_killed_notify(backend: Backend) {
         at,
     )
     .await;
+    // Taken over first by a notify whose mail server is away: nothing sent, and what it gives
+    // back still says the cooldown was claimed for this alert.
+    let away = tickermesh_tests::proc::free_port();
+    let stranded = notify_server(&store, &format!("smtp://127.0.0.1:{away}")).await;
+    let r = post_alert(&stranded.url(), &crossed.alert_id, "k@example.com").await;
+    assert_eq!(r.status(), 503, "the mail server away: deliver it again");
+    let recorded = outcome(&store, &crossed.alert_id).await;
+    assert!(
+        matches!(recorded.as_deref(), None | Some("sending")),
+        "{recorded:?}"
+    );
     let r = post_alert(&notify.url(), &crossed.alert_id, "k@example.com").await;
     assert_eq!(r.status(), 202);
     assert_eq!(smtp.count(), 1, "mailed by the notify that took it over");

@@ -92,12 +92,10 @@ impl Notifier {
         let claimed = match recipient.watch {
             Some(watch) if watch.cooldown_ms > 0 => {
                 if claim.taken_over && watch.last_mailed_at_ms == Some(now) {
-                    // Claimed for this alert by an earlier attempt (what it replaced is not
-                    // known any more).
-                    Some(Watch {
-                        last_mailed_at_ms: None,
-                        ..watch
-                    })
+                    // Claimed for this alert by an earlier attempt. Never given back (what it
+                    // replaced is not known any more): a retry finds it its own again, and
+                    // after a refused e-mail the watch waits out the cooldown.
+                    None
                 } else if deliveries::claim_cooldown(pool, watch.id, now).await? {
                     Some(watch)
                 } else {
