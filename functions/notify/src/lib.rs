@@ -293,7 +293,7 @@ impl Notifier {
         let mut delays = self.retry.delays();
         let mut attempts = 1;
         loop {
-            match self.mailer.send(message.clone()).await {
+            match self.send_holding(message.clone(), claim).await {
                 Err(SendError::Transient(reason)) => {
                     EMAILS.with_label_values(&["failed_transient"]).inc();
                     let Some(delay) = delays.next() else {
@@ -306,6 +306,41 @@ impl Notifier {
                     attempts += 1;
                 }
                 other => return other,
+            }
+        }
+    }
+
+    /// One attempt at a message, renewing the claim on what it mails every third of the lease
+    /// while it runs: a mail server that stalls must not let the claim run out under a live
+    /// sender (another notify would take the alert over and mail it too). A claim found lost
+    /// stops the attempt (dropping the connection before the message is accepted).
+    async fn send_holding(
+        &self,
+        message: lettre::Message,
+        claim: Option<&Claim>,
+    ) -> std::result::Result<(), SendError> {
+        let Some(claim) = claim else {
+            return self.mailer.send(message).await;
+        };
+        let send = self.mailer.send(message);
+        tokio::pin!(send);
+        let every = (self.lease / 3).max(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                sent = &mut send => return sent,
+                () = tokio::time::sleep(every) => {
+                    let renewed = claim.renew(self.store.pool(), now_unix_ms(), self.lease);
+                    match renewed.await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            return Err(SendError::Unavailable(
+                                "the claim on it was lost while sending".into(),
+                            ))
+                        }
+                        // The database away: the attempt goes on (the claim may still hold).
+                        Err(e) => tracing::warn!(error = %e, "a claim could not be renewed while sending"),
+                    }
+                }
             }
         }
     }
