@@ -23,10 +23,9 @@ pub struct MailSettings {
     pub lease: Duration,
 }
 
-/// A claim must outlast one attempt at a message (a pooled connection that turns out stale,
-/// 60 s at most, then a new one: connecting, 30 s, and sending, 60 s): it is renewed before
-/// each further attempt. It is also how long the alerts a killed notify was mailing wait
-/// before another one mails them.
+/// How long a claim holds unless renewed: notify renews it every third of it while it sends,
+/// so it only has to outlast a stall of the database or the process; it is also how long the
+/// alerts a killed notify was mailing wait before another one mails them.
 pub const DEFAULT_MAIL_LEASE: Duration = Duration::from_secs(300);
 
 /// Alerts in flight at once per notify consumer. Measured against the test suite's SMTP

@@ -159,9 +159,9 @@ impl Notifier {
         Self { retry, ..self }
     }
 
-    /// How long a claim on an alert being mailed holds unless renewed (before each further
-    /// attempt at a deferred message): longer than one attempt can take, as another notify
-    /// mails the alert once it has run out.
+    /// How long a claim on an alert being mailed holds unless renewed (every third of it while
+    /// the e-mail is being sent): another notify mails the alert once it has run out, so it is
+    /// also how long the alerts of a killed notify wait.
     pub fn with_lease(self, lease: Duration) -> Self {
         Self { lease, ..self }
     }
@@ -284,50 +284,25 @@ impl Notifier {
     }
 
     /// Sends one e-mail; a deferred one is tried again, with backoff, up to the configured
-    /// attempts, each further attempt only after renewing the claim on what it mails.
+    /// attempts. With a claim, the whole of it (attempts and the waits between them) holds
+    /// the claim: it is renewed every third of the lease, so that a mail server that stalls or
+    /// defers does not let the claim run out under a live sender (another notify would take
+    /// the alert over and mail it too). A claim found lost stops the sending (dropping the
+    /// connection before the message is accepted): the alert is delivered again.
     async fn deliver(
         &self,
         message: lettre::Message,
         claim: Option<&Claim>,
     ) -> std::result::Result<(), SendError> {
-        let mut delays = self.retry.delays();
-        let mut attempts = 1;
-        loop {
-            match self.send_holding(message.clone(), claim).await {
-                Err(SendError::Transient(reason)) => {
-                    EMAILS.with_label_values(&["failed_transient"]).inc();
-                    let Some(delay) = delays.next() else {
-                        return Err(SendError::Transient(format!(
-                            "gave up after {attempts} attempts: {reason}"
-                        )));
-                    };
-                    tokio::time::sleep(delay).await;
-                    self.renew(claim).await?;
-                    attempts += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// One attempt at a message, renewing the claim on what it mails every third of the lease
-    /// while it runs: a mail server that stalls must not let the claim run out under a live
-    /// sender (another notify would take the alert over and mail it too). A claim found lost
-    /// stops the attempt (dropping the connection before the message is accepted).
-    async fn send_holding(
-        &self,
-        message: lettre::Message,
-        claim: Option<&Claim>,
-    ) -> std::result::Result<(), SendError> {
+        let attempts = self.attempts(message);
         let Some(claim) = claim else {
-            return self.mailer.send(message).await;
+            return attempts.await;
         };
-        let send = self.mailer.send(message);
-        tokio::pin!(send);
+        tokio::pin!(attempts);
         let every = (self.lease / 3).max(Duration::from_millis(100));
         loop {
             tokio::select! {
-                sent = &mut send => return sent,
+                sent = &mut attempts => return sent,
                 () = tokio::time::sleep(every) => {
                     let renewed = claim.renew(self.store.pool(), now_unix_ms(), self.lease);
                     match renewed.await {
@@ -337,7 +312,7 @@ impl Notifier {
                                 "the claim on it was lost while sending".into(),
                             ))
                         }
-                        // The database away: the attempt goes on (the claim may still hold).
+                        // The database away: the sending goes on (the claim may still hold).
                         Err(e) => tracing::warn!(error = %e, "a claim could not be renewed while sending"),
                     }
                 }
@@ -345,19 +320,24 @@ impl Notifier {
         }
     }
 
-    /// Renews a claim before another attempt; a claim lost (it ran out and another notify
-    /// took it over) or a database away stops the sending: the alert is delivered again.
-    async fn renew(&self, claim: Option<&Claim>) -> std::result::Result<(), SendError> {
-        let Some(claim) = claim else { return Ok(()) };
-        let renewed = claim.renew(self.store.pool(), now_unix_ms(), self.lease);
-        match renewed.await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SendError::Unavailable(
-                "the claim on it ran out; another notify may be mailing it".into(),
-            )),
-            Err(e) => Err(SendError::Unavailable(format!(
-                "its claim could not be renewed: {e}"
-            ))),
+    /// The attempts at one message: a deferred one is tried again with backoff.
+    async fn attempts(&self, message: lettre::Message) -> std::result::Result<(), SendError> {
+        let mut delays = self.retry.delays();
+        let mut attempts = 1;
+        loop {
+            match self.mailer.send(message.clone()).await {
+                Err(SendError::Transient(reason)) => {
+                    EMAILS.with_label_values(&["failed_transient"]).inc();
+                    let Some(delay) = delays.next() else {
+                        return Err(SendError::Transient(format!(
+                            "gave up after {attempts} attempts: {reason}"
+                        )));
+                    };
+                    tokio::time::sleep(delay).await;
+                    attempts += 1;
+                }
+                other => return other,
+            }
         }
     }
 }

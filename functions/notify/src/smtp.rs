@@ -139,24 +139,31 @@ impl SmtpPool {
             Some(conn) => conn,
             None => self.connect().await?,
         };
-        let sent = match tokio::time::timeout(SEND_TIMEOUT, conn.send(envelope, &bytes)).await {
-            Ok(sent) => sent.map_err(|e| classify(&e)),
-            Err(_) => Err(SendError::Unavailable("sending timed out".into())),
-        };
-        match sent {
-            Ok(_) => {
+        match send_on(&mut conn, envelope, &bytes).await {
+            Ok(()) => {
                 self.keep(conn);
                 Ok(())
             }
             Err(SendError::Unavailable(_)) if reused => {
                 // Most likely closed by the server while idle: one fresh try.
                 let mut conn = self.connect().await?;
-                match tokio::time::timeout(SEND_TIMEOUT, conn.send(envelope, &bytes)).await {
-                    Ok(sent) => sent.map(|_| self.keep(conn)).map_err(|e| classify(&e)),
-                    Err(_) => Err(SendError::Unavailable("sending timed out".into())),
-                }
+                send_on(&mut conn, envelope, &bytes).await?;
+                self.keep(conn);
+                Ok(())
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// One SMTP transaction on `conn`, within [`SEND_TIMEOUT`].
+async fn send_on(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &lettre::address::Envelope,
+    bytes: &[u8],
+) -> Result<(), SendError> {
+    match tokio::time::timeout(SEND_TIMEOUT, conn.send(envelope, bytes)).await {
+        Ok(sent) => sent.map(|_| ()).map_err(|e| classify(&e)),
+        Err(_) => Err(SendError::Unavailable("sending timed out".into())),
     }
 }

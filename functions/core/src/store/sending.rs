@@ -7,8 +7,9 @@
 //! user's digest at once. With the claim in the database the second one finds it and waits
 //! (its event is retried) until the first has recorded the alert — then it is a duplicate — or
 //! until the lease runs out (the first was killed), when it takes the claim over and mails.
-//! The lease is renewed before each further attempt at a deferred message, so a slow mail
-//! server does not make the claim run out under a live sender.
+//! The lease is renewed every third of it while the e-mail is being sent (its attempts and
+//! the waits between them), so a slow mail server does not make the claim run out under a
+//! live sender.
 
 use std::time::Duration;
 
@@ -80,15 +81,12 @@ pub async fn claim_alert(
          SELECT alert_id, 'sending', ?, ?, ? FROM alerts WHERE alert_id = ?",
         backend.insert_ignore()
     );
-    let inserted = sqlx::query(&sql)
+    let query = sqlx::query(&sql)
         .bind(now_ms)
         .bind(token)
         .bind(until)
-        .bind(alert_id)
-        .execute(pool)
-        .await
-        .map_err(|e| Error::db("claim an alert", e))?;
-    if inserted.rows_affected() == 1 {
+        .bind(alert_id);
+    if run(pool, query, "claim an alert").await? == 1 {
         return Ok(Some(claim(now_ms, false)));
     }
     // A row was there: a claim whose lease ran out is taken over, by compare-and-set on its
@@ -108,7 +106,7 @@ pub async fn claim_alert(
     if outcome != "sending" || old_until >= now_ms {
         return Ok(None);
     }
-    let taken = sqlx::query(
+    let query = sqlx::query(
         "UPDATE sent_alerts SET claim_token = ?, lease_until_ms = ? \
          WHERE alert_id = ? AND outcome = 'sending' AND claim_token = ? \
          AND lease_until_ms = ?",
@@ -117,11 +115,9 @@ pub async fn claim_alert(
     .bind(until)
     .bind(alert_id)
     .bind(old)
-    .bind(old_until)
-    .execute(pool)
-    .await
-    .map_err(|e| Error::db("take over an alert's claim", e))?;
-    Ok((taken.rows_affected() == 1).then(|| claim(claimed_at, true)))
+    .bind(old_until);
+    let taken = run(pool, query, "take over an alert's claim").await?;
+    Ok((taken == 1).then(|| claim(claimed_at, true)))
 }
 
 /// Claims `email`'s alerts held until `as_of_ms` or earlier (and those of a digest whose claim
@@ -162,12 +158,8 @@ pub async fn claim_digest(
         sqlx::query(&sql).bind(token).bind(lease_end(now_ms, lease)),
         &ids,
     );
-    let claimed = query
-        .bind(now_ms)
-        .execute(pool)
-        .await
-        .map_err(|e| Error::db("claim held alerts", e))?;
-    let ids = if claimed.rows_affected() == ids.len() as u64 {
+    let claimed = run(pool, query.bind(now_ms), "claim held alerts").await?;
+    let ids = if claimed == ids.len() as u64 {
         ids
     } else {
         // Another digest of the user claimed some in between: keep the rest, in order.
@@ -222,22 +214,10 @@ impl Claim {
     /// Extends the lease to `now_ms + lease`; false when the claim is not this process's any
     /// more (it ran out and another notify took it over: this one must not mail).
     pub async fn renew(&self, pool: &AnyPool, now_ms: i64, lease: Duration) -> Result<bool> {
-        let sql = format!(
-            "UPDATE sent_alerts SET lease_until_ms = ? \
-             WHERE claim_token = ? AND outcome = 'sending' AND alert_id IN ({})",
-            marks(self.ids.len())
-        );
-        let query = bind_ids(
-            sqlx::query(&sql)
-                .bind(lease_end(now_ms, lease))
-                .bind(self.token),
-            &self.ids,
-        );
-        let done = query
-            .execute(pool)
-            .await
-            .map_err(|e| Error::db("renew a claim", e))?;
-        Ok(done.rows_affected() == self.ids.len() as u64)
+        let sql = self.update("lease_until_ms = ?");
+        let query = sqlx::query(&sql).bind(lease_end(now_ms, lease));
+        let renewed = run(pool, self.bind_mine(query), "renew a claim").await?;
+        Ok(renewed == self.ids.len() as u64)
     }
 
     /// Records what became of the claimed alerts (`due_at_ms`: when a held one is to be
@@ -250,45 +230,51 @@ impl Claim {
         due_at_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<u64> {
-        let sql = format!(
-            "UPDATE sent_alerts SET outcome = ?, detail = ?, handled_at_ms = ?, \
-             due_at_ms = COALESCE(?, due_at_ms), claim_token = NULL, lease_until_ms = NULL \
-             WHERE claim_token = ? AND outcome = 'sending' AND alert_id IN ({})",
-            marks(self.ids.len())
+        let sql = self.update(
+            "outcome = ?, detail = ?, handled_at_ms = ?, due_at_ms = COALESCE(?, due_at_ms), \
+             claim_token = NULL, lease_until_ms = NULL",
         );
-        let query = bind_ids(
-            sqlx::query(&sql)
-                .bind(outcome)
-                .bind(detail)
-                .bind(now_ms)
-                .bind(due_at_ms)
-                .bind(self.token),
-            &self.ids,
-        );
-        let done = query
-            .execute(pool)
-            .await
-            .map_err(|e| Error::db("record a handled alert", e))?;
-        Ok(done.rows_affected())
+        let query = sqlx::query(&sql)
+            .bind(outcome)
+            .bind(detail)
+            .bind(now_ms)
+            .bind(due_at_ms);
+        run(pool, self.bind_mine(query), "record a handled alert").await
     }
 
     /// Gives the claim back when nothing was mailed: an alert's claim runs out at once (kept,
     /// with the instant of the first claim, so that the retry takes it over and knows a
     /// cooldown claimed for it), a digest's alerts are held again.
     pub async fn release(&self, pool: &AnyPool) -> Result<()> {
-        let sql = if self.digest {
-            "UPDATE sent_alerts SET outcome = 'held', claim_token = NULL, lease_until_ms = NULL \
-             WHERE claim_token = ? AND outcome = 'sending' AND alert_id IN "
+        let sql = self.update(if self.digest {
+            "outcome = 'held', claim_token = NULL, lease_until_ms = NULL"
         } else {
-            "UPDATE sent_alerts SET lease_until_ms = 0 \
-             WHERE claim_token = ? AND outcome = 'sending' AND alert_id IN "
-        };
-        let sql = format!("{sql}({})", marks(self.ids.len()));
-        let query = bind_ids(sqlx::query(&sql).bind(self.token), &self.ids);
-        query
-            .execute(pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::db("give a claim back", e))
+            "lease_until_ms = 0"
+        });
+        let query = self.bind_mine(sqlx::query(&sql));
+        run(pool, query, "give a claim back").await.map(|_| ())
     }
+
+    /// `UPDATE … SET {set}` of this claim's rows; [`Claim::bind_mine`] binds what the rows are
+    /// found by, after the values of `set`.
+    fn update(&self, set: &str) -> String {
+        format!(
+            "UPDATE sent_alerts SET {set} \
+             WHERE claim_token = ? AND outcome = 'sending' AND alert_id IN ({})",
+            marks(self.ids.len())
+        )
+    }
+
+    fn bind_mine<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        bind_ids(query.bind(self.token), &self.ids)
+    }
+}
+
+/// Runs a statement; returns the rows it matched.
+async fn run(pool: &AnyPool, query: AnyQuery<'_>, context: &'static str) -> Result<u64> {
+    query
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+        .map_err(|e| Error::db(context, e))
 }
