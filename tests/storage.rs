@@ -145,8 +145,8 @@ async fn users_from_before_consent_stay_confirmed_without_a_token() {
 }
 
 /// A one-trip batch whose call is dropped half-way (a client's deadline) must not hand its
-/// connection back to the pool with the batch's transaction still open: the next user of that
-/// connection would run inside it, and its locks would stay taken. Here a statement fails after
+/// connection on with the batch's transaction still open: the next batch on that connection
+/// would run inside it, and its locks would stay taken. Here a statement fails after
 /// the call was dropped (as a registration of an address already taken does), which leaves the
 /// server's transaction open with a row inserted until the connection is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,16 +172,17 @@ async fn a_batch_cut_off_half_way_leaves_no_open_transaction() {
         .push("INSERT INTO batch_probe VALUES (1)");
     let cut = tokio::time::timeout(
         Duration::from_millis(300),
-        batch.run_pooled(store.pool(), "SELECT 1"),
+        batch.run_on(store.batch_connections(), "SELECT 1"),
     )
     .await;
     assert!(cut.is_err(), "the call was to be cut off: {cut:?}");
-    let mut conn = tokio::time::timeout(Duration::from_secs(10), store.pool().acquire())
+    let connections = store.batch_connections();
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), connections.get())
         .await
         .expect("a connection within 10 s")
         .expect("a connection");
     let open: i64 = sqlx::query_scalar("SELECT CAST(@@in_transaction AS SIGNED)")
-        .fetch_one(&mut *conn)
+        .fetch_one(conn.connection())
         .await
         .expect("read the session's state");
     assert_eq!(
@@ -195,4 +196,44 @@ async fn a_batch_cut_off_half_way_leaves_no_open_transaction() {
         .await
         .expect("count");
     assert_eq!(kept, 0);
+}
+
+/// A batch is one round trip only if its connection goes on to the next batch as it is: sqlx's
+/// pool pings every connection coming back to it (a second trip per batch). With one
+/// connection, the second batch runs on the first one's connection, which has answered no
+/// ping (MariaDB counts pings among a session's `Com_admin_commands`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_connection_goes_to_the_next_batch_unpinged() {
+    use std::time::Duration;
+    use tickermesh_core::store::batch::Batch;
+
+    let db = TestDb::new(Backend::MariaDb).await;
+    let options = StoreOptions {
+        max_connections: 1,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(&db.url, &options).await.expect("the store");
+    let mut batch = Batch::new();
+    batch.push("DO 1");
+    let pings = "SELECT CONNECTION_ID(), CAST(VARIABLE_VALUE AS SIGNED) \
+                 FROM information_schema.SESSION_STATUS \
+                 WHERE VARIABLE_NAME = 'COM_ADMIN_COMMANDS'";
+    let run = || async {
+        batch
+            .run_on(store.batch_connections(), pings)
+            .await
+            .expect("a batch")
+            .expect("committed")
+    };
+    let first = run().await;
+    // Time for a ping on the way back, had there been one (sqlx's runs in a task of its own).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = run().await;
+    assert_eq!(first.first(), second.first(), "one connection, kept");
+    assert_eq!(
+        first.get(1),
+        second.get(1),
+        "the connection answered a ping between two batches"
+    );
+    store.close().await;
 }

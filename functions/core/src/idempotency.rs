@@ -243,7 +243,7 @@ impl Idempotency {
             batch::bytes(&encoded),
             now.saturating_add(ttl_ms(self.ttl)),
         ));
-        let ids = batch.run_pooled(store.pool(), returning).await?;
+        let ids = batch.run_on(store.batch_connections(), returning).await?;
         if ids.is_some() {
             let recorded = Arc::new(Recorded {
                 request_hash: request_hash.to_owned(),

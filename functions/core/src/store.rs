@@ -73,7 +73,7 @@ impl Backend {
 }
 
 /// How long a pooled connection may sit idle before it is checked with a ping when handed out.
-const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
+pub(crate) const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -97,6 +97,8 @@ pub struct Store {
     /// Where write transactions run. On MySQL the same pool; on SQLite a pool of one
     /// connection, so writers queue in order here instead of sleeping in SQLite's busy handler.
     writer: AnyPool,
+    /// Where one-trip batches run (MySQL): connections of their own, kept between batches.
+    batches: batch::BatchConnections,
     backend: Backend,
 }
 
@@ -143,9 +145,22 @@ impl Store {
             Backend::MySql => readers.clone(),
             Backend::Sqlite => pool(1)?,
         };
+        let batches = match backend {
+            Backend::MySql => batch::BatchConnections::new(
+                &pool(options.max_connections)?,
+                options.max_connections,
+                options.acquire_timeout,
+                PING_IDLE_AFTER,
+            )?,
+            // SQLite takes no batch; its writes queue on the one writer.
+            Backend::Sqlite => {
+                batch::BatchConnections::new(&writer, 0, options.acquire_timeout, PING_IDLE_AFTER)?
+            }
+        };
         Ok(Self {
             pool: readers,
             writer,
+            batches,
             backend,
         })
     }
@@ -218,6 +233,11 @@ impl Store {
         &self.pool
     }
 
+    /// The connections one-trip batches run on ([`batch::Batch::run_on`]).
+    pub fn batch_connections(&self) -> &batch::BatchConnections {
+        &self.batches
+    }
+
     /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
     /// deferred one that reads first and writes later fails outright ("database is locked")
     /// when a statement of another connection wrote in between, where an immediate one waits
@@ -239,6 +259,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.batches.close().await;
         self.writer.close().await;
         self.pool.close().await;
     }

@@ -13,10 +13,13 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use prometheus::IntCounterVec;
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
+use sqlx::{AnyConnection, Executor, Row};
 
 use crate::error::{Error, Result};
+
+mod connections;
+
+pub use connections::{BatchConnections, Lent};
 
 /// Batches by outcome: `committed`, or `general` when a statement failed and the command took
 /// its general path (a repeated key, an existing row) — a share of `general` that grows says
@@ -77,23 +80,23 @@ impl Batch {
         self
     }
 
-    /// Runs the statements in one transaction and one round trip on a connection of `pool`
+    /// Runs the statements in one transaction and one round trip on one of `connections`
     /// (the returned integers as `run` says). The batch's transaction is the server's, not
     /// one sqlx knows of: if the call is dropped half-way (a client's deadline, a cancelled
     /// request) or ends in an error that leaves its state unknown, the connection is closed,
-    /// which ends the transaction on the server, instead of going back to the pool with it
-    /// open (holding its locks for whoever takes the connection next).
-    pub async fn run_pooled(&self, pool: &AnyPool, returning: &str) -> Result<Option<Vec<i64>>> {
-        let conn = pool
-            .acquire()
-            .await
-            .map_err(|e| Error::db("open a connection", e))?;
-        let mut guard = CloseUnlessDone(Some(conn));
-        let Some(conn) = guard.0.as_mut() else {
+    /// which ends the transaction on the server, instead of being handed on with it open
+    /// (holding its locks for whoever takes the connection next).
+    pub async fn run_on(
+        &self,
+        connections: &BatchConnections,
+        returning: &str,
+    ) -> Result<Option<Vec<i64>>> {
+        let mut guard = CloseUnlessDone(Some(connections.get().await?));
+        let Some(lent) = guard.0.as_mut() else {
             return Err(Error::Internal("a batch lost its connection".into()));
         };
-        let ids = self.run(conn, returning).await?;
-        // Committed, or rolled back on the server: the connection is clean and goes back.
+        let ids = self.run(lent.connection(), returning).await?;
+        // Committed, or rolled back on the server: the connection is clean and is handed on.
         drop(guard.0.take());
         Ok(ids)
     }
@@ -133,14 +136,14 @@ impl Batch {
     }
 }
 
-/// A pooled connection closed when dropped unless it was taken out first (see
-/// [`Batch::run_pooled`]).
-struct CloseUnlessDone(Option<PoolConnection<Any>>);
+/// A lent connection closed when dropped unless it was taken out first (see
+/// [`Batch::run_on`]).
+struct CloseUnlessDone(Option<Lent>);
 
 impl Drop for CloseUnlessDone {
     fn drop(&mut self) {
-        if let Some(conn) = self.0.as_mut() {
-            conn.close_on_drop();
+        if let Some(lent) = self.0.take() {
+            lent.discard();
         }
     }
 }
