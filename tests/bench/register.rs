@@ -2,7 +2,9 @@
 //! at a time and 64 at once, measured three ways in one run so that each figure has its floor
 //! beside it:
 //! 1. **commit floor**: one single-row `INSERT` committed on its own — the least any durable
-//!    write costs on this machine's database (its log flushed at each commit, as configured);
+//!    write costs on this machine's database (its log flushed at each commit, as configured) —
+//!    through the store's pool (which pings each connection coming back to it) and on the
+//!    connections the batches keep (`floor, kept`: handed on with no ping);
 //! 2. **the batch alone**: a new registration's one-trip batch (user, watch, code, key and
 //!    response, commit) through the same code the register function runs
 //!    (`NewRegistration`, `Idempotency::execute_batch`), no gRPC;
@@ -147,6 +149,24 @@ async fn main() {
         })
         .await;
         report("commit floor", callers, floor);
+        let store = ctx.store.clone();
+        let kept = drive(callers, secs, move || {
+            let store = store.clone();
+            async move {
+                let mut lent = store
+                    .batch_connections()
+                    .get()
+                    .await
+                    .expect("a kept connection");
+                sqlx::query("INSERT INTO bench_floor (v) VALUES (?)")
+                    .bind(next_email("floor"))
+                    .execute(lent.connection())
+                    .await
+                    .expect("a one-row commit");
+            }
+        })
+        .await;
+        report("floor, kept", callers, kept);
         let c = ctx.clone();
         let batch = drive(callers, secs, move || {
             let c = c.clone();
