@@ -123,6 +123,21 @@ async fn consent_end_to_end(backend: Backend) {
         tickermesh_api::v1::user_commands_client::UserCommandsClient::new(channel.clone());
     let mut queries = tickermesh_api::v1::ticker_queries_client::TickerQueriesClient::new(channel);
 
+    // The mesh's collector ticks once as it starts: should that tick come after the
+    // registration, the market must know the symbol (a price inside the band, which alerts
+    // nobody), or AAPL would be put aside as unknown for a day.
+    let mut at = recent_s();
+    let mut price = |p: f64| {
+        at += 60;
+        yahoo.set(
+            "AAPL",
+            Reply::Price {
+                price: p,
+                market_time_s: at,
+            },
+        );
+    };
+    price(200.0);
     let registered = commands
         .register_user(RegisterUserRequest {
             email: ADA.into(),
@@ -143,17 +158,6 @@ async fn consent_end_to_end(backend: Backend) {
     assert_eq!(code.len(), 8, "{code}");
 
     // Unconfirmed: a crossing is evaluated, but nothing is mailed.
-    let mut at = recent_s();
-    let mut price = |p: f64| {
-        at += 60;
-        yahoo.set(
-            "AAPL",
-            Reply::Price {
-                price: p,
-                market_time_s: at,
-            },
-        );
-    };
     price(260.0);
     tick(&url).await;
     all_handled(&db, 1).await;

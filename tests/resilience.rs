@@ -1,14 +1,13 @@
 //! The database goes away: calls answer UNAVAILABLE with a short message (no SQL), the
 //! function keeps running, and it recovers by itself when the database returns.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tickermesh_api::v1::{GetLatestValueRequest, RegisterUserRequest};
 use tickermesh_core::store::{Store, StoreOptions};
 use tickermesh_core::Context;
 use tickermesh_tests::access::{bearer, confirm, issuer, test_key, Discard};
-use tickermesh_tests::proxy::CuttableProxy;
+use tickermesh_tests::proxy::{proxied_url, target_of, CuttableProxy};
 use tickermesh_tests::{Backend, TestDb, TestServer};
 use tonic::Code;
 
@@ -153,24 +152,4 @@ async fn behind_a_proxy(
     let app = tickermesh::router(ctx.clone(), &Default::default(), codes, test_key()).await;
     let server = TestServer::start(app).await;
     (proxy, server, ctx)
-}
-
-fn target_of(url: &str) -> SocketAddr {
-    let rest = url.split_once('@').map_or(url, |(_, r)| r);
-    let hostport = rest.split('/').next().expect("host:port");
-    let hostport = if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:3306")
-    };
-    std::net::ToSocketAddrs::to_socket_addrs(&hostport)
-        .expect("resolve MariaDB host")
-        .next()
-        .expect("an address")
-}
-
-fn proxied_url(url: &str, proxy: SocketAddr) -> String {
-    let (scheme_user, rest) = url.split_once('@').expect("user@host in the MariaDB url");
-    let db = rest.split_once('/').map_or("", |(_, db)| db);
-    format!("{scheme_user}@{proxy}/{db}")
 }

@@ -237,3 +237,76 @@ async fn a_batch_connection_goes_to_the_next_batch_unpinged() {
     );
     store.close().await;
 }
+
+/// A kept connection's check cut off half-way (a client's deadline while the ping waits for its
+/// answer) leaves that answer unread on the connection: handed on, the next batch would read it
+/// as its own and find no rows. Such a connection must be closed. Every hand-out is checked
+/// here (a zero idle time before the ping), the database's answers arrive 20 ms late, and each
+/// check is dropped after its first step, its ping sent and unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_cut_off_half_way_closes_its_connection() {
+    use futures::FutureExt;
+    use std::time::Duration;
+    use tickermesh_core::store::batch::{Batch, BatchConnections};
+    use tickermesh_tests::proxy::{proxied_url, slow_answers, target_of};
+
+    let db = TestDb::new(Backend::MariaDb).await;
+    let proxy = slow_answers(target_of(&db.url), Duration::from_millis(20)).await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&proxied_url(&db.url, proxy))
+        .await
+        .expect("a pool");
+    let connections = BatchConnections::new(&pool, 1, Duration::from_secs(5), Duration::ZERO)
+        .expect("the batches' connections");
+    let mut batch = Batch::new();
+    batch.push("DO 1");
+    let seven = Some(vec![7]);
+    let first = batch
+        .run_on(&connections, "SELECT 7")
+        .await
+        .expect("a batch");
+    assert_eq!(first, seven);
+    for round in 0..5 {
+        let cut = connections.get().now_or_never();
+        assert!(
+            cut.is_none(),
+            "round {round}: the check was answered at once"
+        );
+        let ids = batch
+            .run_on(&connections, "SELECT 7")
+            .await
+            .expect("a batch");
+        assert_eq!(ids, seven, "round {round}");
+    }
+    connections.close().await;
+}
+
+/// A kept connection the server has closed since its last batch (a restart, a proxy's idle
+/// cut) fails the next batch it is lent to. That batch goes the general way (`None`: the
+/// command runs as a plain transaction, on a fresh connection), not to the client as an error,
+/// and the broken connection is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_on_a_connection_the_server_closed_goes_the_general_way() {
+    use tickermesh_core::store::batch::Batch;
+
+    let db = TestDb::new(Backend::MariaDb).await;
+    let store = Store::connect(&db.url, &StoreOptions::default())
+        .await
+        .expect("the store");
+    let mut batch = Batch::new();
+    batch.push("DO 1");
+    let id = |ids: Option<Vec<i64>>| ids.and_then(|ids| ids.first().copied());
+    let run = || batch.run_on(store.batch_connections(), "SELECT CONNECTION_ID()");
+    let first = id(run().await.expect("a batch")).expect("committed");
+    sqlx::query(&format!("KILL {first}"))
+        .execute(store.pool())
+        .await
+        .expect("the batch's connection killed");
+    let broken = run().await.expect("no error for the client");
+    assert_eq!(broken, None, "the batch goes the general way");
+    let next = id(run().await.expect("a batch")).expect("committed");
+    assert_ne!(next, first, "a fresh connection");
+    store.close().await;
+}

@@ -1,12 +1,15 @@
 //! A TCP proxy in front of the database that a test can cut, to see the functions answer
 //! UNAVAILABLE while the database is away and recover when it returns, or black-hole: every
-//! connection stays open and nothing gets through, as when a network drops packets.
+//! connection stays open and nothing gets through, as when a network drops packets. And one
+//! whose answers all arrive late, so that a test can drop a call while it surely waits.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::io::copy_bidirectional;
+use std::time::Duration;
+
+use tokio::io::{copy, copy_bidirectional, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -82,4 +85,53 @@ impl CuttableProxy {
     pub fn black_hole(&self) {
         self.hole.send_replace(true);
     }
+}
+
+/// Starts a proxy to `target` that holds each piece of every answer for `delay` before passing
+/// it on (what the client sends goes straight through); its address.
+pub async fn slow_answers(target: SocketAddr, delay: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let addr = listener.local_addr().expect("proxy addr");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(upstream) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = upstream.into_split();
+            tokio::spawn(async move { copy(&mut from_client, &mut to_server).await });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                    tokio::time::sleep(delay).await;
+                    if to_client.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The MariaDB server of a `mysql://user@host:port/db` URL.
+pub fn target_of(url: &str) -> SocketAddr {
+    let rest = url.split_once('@').map_or(url, |(_, r)| r);
+    let hostport = rest.split('/').next().expect("host:port");
+    let hostport = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:3306")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&hostport)
+        .expect("resolve MariaDB host")
+        .next()
+        .expect("an address")
+}
+
+/// `url` with its server replaced by `proxy`.
+pub fn proxied_url(url: &str, proxy: SocketAddr) -> String {
+    let (scheme_user, rest) = url.split_once('@').expect("user@host in the MariaDB url");
+    let db = rest.split_once('/').map_or("", |(_, db)| db);
+    format!("{scheme_user}@{proxy}/{db}")
 }

@@ -95,7 +95,20 @@ impl Batch {
         let Some(lent) = guard.0.as_mut() else {
             return Err(Error::Internal("a batch lost its connection".into()));
         };
-        let ids = self.run(lent.connection(), returning).await?;
+        let ids = match self.run(lent.connection(), returning).await {
+            Ok(ids) => ids,
+            // The connection broke (most often one kept from before the database restarted or
+            // a proxy cut it): it is closed with the guard, and the command takes its general
+            // path on a fresh one. Even if this batch was committed before the break, its
+            // idempotency key was committed with it, so the general path answers with its
+            // stored response instead of registering twice.
+            Err(e @ Error::Unavailable { .. }) => {
+                tracing::info!(error = %e, "a batch's connection failed; taking the general path");
+                BATCHES.with_label_values(&["general"]).inc();
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         // Committed, or rolled back on the server: the connection is clean and is handed on.
         drop(guard.0.take());
         Ok(ids)

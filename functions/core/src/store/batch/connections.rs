@@ -6,18 +6,29 @@
 //!
 //! They come from a pool of their own (the store's size again, opened as batches need them;
 //! sqlx still makes and closes them), so batches at full load never take a connection the
-//! rest of the store waits for, nor wait for one of its. One idle for a while is pinged
-//! before it is used again, as the store's pool does ([`super::super::PING_IDLE_AFTER`]); a
-//! broken one is closed, never handed on.
+//! rest of the store waits for, nor wait for one of its. The last one handed back is the
+//! next handed out, so after a busy spell the ones no longer needed sit idle, and are closed
+//! after sqlx's idle timeout, as the store's pool closes its own. One not handed out for a
+//! while is pinged before it is used again, as the store's pool does
+//! ([`super::super::PING_IDLE_AFTER`]); one older than sqlx's lifetime for a connection is
+//! replaced. Any connection deadpool lets go of (a failed or cut-off
+//! check, one taken out by [`Lent::discard`]) is closed: a ping cut off half-way leaves its
+//! answer unread, which the next user would take for its own.
 
 use std::fmt;
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult};
+use deadpool::managed::{self, Metrics, Object, PoolError, QueueMode, RecycleError, RecycleResult};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection};
 
 use crate::error::{Error, Result};
+
+/// How long a kept connection serves before it is replaced, and how long one may sit idle
+/// before it is closed: sqlx's defaults for a pooled one (which cannot apply while deadpool
+/// holds it out of its pool).
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// Takes connections from the batches' pool, and checks one that sat idle.
 pub struct Lender {
@@ -38,14 +49,20 @@ impl managed::Manager for Lender {
         conn: &mut Self::Type,
         metrics: &Metrics,
     ) -> RecycleResult<Self::Error> {
+        if metrics.age() >= MAX_LIFETIME {
+            return Err(RecycleError::message("served its lifetime"));
+        }
+        // `last_used` counts from when it was last handed out: at least the time it sat idle.
         if metrics.last_used() >= self.ping_idle_after {
-            if let Err(e) = conn.ping().await {
-                // Dropped by deadpool: closed, not handed back to the store's pool.
-                conn.close_on_drop();
-                return Err(e.into());
-            }
+            conn.ping().await?;
         }
         Ok(())
+    }
+
+    /// Whatever deadpool lets go of is closed, not handed back to the batches' pool: after a
+    /// failed or cut-off check its state is unknown.
+    fn detach(&self, conn: &mut Self::Type) {
+        conn.close_on_drop();
     }
 }
 
@@ -84,7 +101,10 @@ impl BatchConnections {
                 pool: pool.clone(),
                 ping_idle_after,
             };
-            let built = managed::Pool::builder(lender).max_size(share).build();
+            let built = managed::Pool::builder(lender)
+                .max_size(share)
+                .queue_mode(QueueMode::Lifo)
+                .build();
             Some(built.map_err(|e| Error::Internal(format!("the batches' connections: {e}")))?)
         };
         Ok(Self {
@@ -100,6 +120,9 @@ impl BatchConnections {
         let Some(kept) = &self.kept else {
             return self.pool.acquire().await.map(Lent::Pooled).map_err(fail);
         };
+        // Ones idle since a busy spell are closed (a lock and a look at at most a pool's
+        // worth of connections).
+        drop(kept.retain(|_, metrics| metrics.last_used() < IDLE_TIMEOUT));
         match tokio::time::timeout(self.wait, kept.get()).await {
             Ok(Ok(conn)) => Ok(Lent::Kept(conn)),
             Ok(Err(PoolError::Backend(e))) => Err(fail(e)),
@@ -109,13 +132,18 @@ impl BatchConnections {
         }
     }
 
-    /// Gives the kept connections back to their pool and closes it (one still in use goes
-    /// back, and is closed, when its batch ends).
+    /// Closes the kept connections and their pool (one still in use is closed when its batch
+    /// ends, which the pool's close waits for).
     pub async fn close(&self) {
+        // sqlx marks its pool closed at the call, so what deadpool lets go of from here on is
+        // closed, not pinged back into it.
+        let closing = self.pool.close();
         if let Some(kept) = &self.kept {
             kept.close();
+            // `close` leaves an idle one it could not take a permit for at that instant.
+            drop(kept.retain(|_, _| false));
         }
-        self.pool.close().await;
+        closing.await;
     }
 }
 
@@ -136,10 +164,10 @@ impl Lent {
     /// Closes the connection instead of handing it on: its state is unknown (a batch dropped
     /// half-way, or an error the server did not answer).
     pub fn discard(self) {
-        let mut conn = match self {
-            Self::Kept(conn) => Object::take(conn),
-            Self::Pooled(conn) => conn,
-        };
-        conn.close_on_drop();
+        match self {
+            // Taken out of deadpool, which closes it (`Lender::detach`).
+            Self::Kept(conn) => drop(Object::take(conn)),
+            Self::Pooled(mut conn) => conn.close_on_drop(),
+        }
     }
 }
