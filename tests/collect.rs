@@ -280,15 +280,23 @@ async fn requests_keep_to_the_rate_limit_and_honour_retry_after() {
     }
 
     // One symbol (asked first) answers 429 with Retry-After: 2; nothing goes out for those
-    // two seconds.
+    // two seconds once the answer is read. Requests that passed the limiter before it was read
+    // (one every 50 ms) still go: on a busy machine that can be a few, so the quiet spell seen
+    // here may be a little under the 2 s, never near the 50 ms spacing.
     register(&store, "slow@example.com", "A429", None, Some(1000.0)).await;
     yahoo.set("A429", Reply::TooMany { retry_after_s: 2 });
     let before = yahoo.arrivals().len();
     report(&server).await;
     let arrivals = yahoo.arrivals();
     let after = &arrivals[before..];
-    let paused = after
+    let longest = after
         .windows(2)
-        .any(|w| w[1].duration_since(w[0]) >= std::time::Duration::from_millis(1_900));
-    assert!(paused, "no pause after the 429");
+        .map(|w| w[1].duration_since(w[0]))
+        .max()
+        .unwrap_or_default();
+    assert!(
+        longest >= std::time::Duration::from_millis(1_500),
+        "no pause after the 429: {} requests, longest gap {longest:?}",
+        after.len()
+    );
 }

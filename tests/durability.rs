@@ -66,13 +66,21 @@ async fn alert_survives(signal: &str) {
         max_price: Some(250.0),
         ..Default::default()
     };
+    // The market knows AAPL before anyone watches it (a price inside the band, which alerts
+    // nobody): the mesh's collector ticks once as it starts, and a symbol the market does not
+    // know is skipped for a day — should that tick come after the registration.
+    let inside = Reply::Price {
+        price: 200.0,
+        market_time_s: recent_s() - 60,
+    };
+    yahoo.set("AAPL", inside);
     eventually(Duration::from_secs(30), "tickermesh up", || {
         let (mut c, r) = (commands.clone(), register.clone());
         async move { c.register_user(r).await.ok() }
     })
     .await;
-    // The market knows AAPL before the address is confirmed: confirming asks for the ticker's
-    // first price at once, and a symbol the market does not know is skipped for a day.
+    // Above the band: the next price collected (confirming asks for the ticker's first price
+    // at once, and the tick below) is the one alert.
     let reply = Reply::Price {
         price: 300.0,
         market_time_s: recent_s(),
