@@ -187,10 +187,9 @@ async fn consent_end_to_end(backend: Backend) {
         .await
         .expect("latest with the token");
 
-    // Back inside, then above: one alert e-mail, with both headers.
-    price(200.0);
-    tick(&url).await;
-    price(270.0);
+    // Confirming re-armed the watch: the next quote, still above, tells the crossing that
+    // could not be mailed before. One alert e-mail, with both headers.
+    price(265.0);
     tick(&url).await;
     let mail = eventually(Duration::from_secs(20), "the alert e-mail", || async {
         alerts(&smtp).into_iter().next()
@@ -283,9 +282,8 @@ async fn consent_end_to_end(backend: Backend) {
         .unwrap_err();
     assert_eq!(old.code(), Code::Unauthenticated, "{old:?}");
     assert_ne!(new_token, token);
-    price(200.0);
-    tick(&url).await;
-    price(290.0);
+    // Re-armed again: the price stayed above while they were away, and the next quote says so.
+    price(285.0);
     tick(&url).await;
     eventually(Duration::from_secs(20), "a second alert e-mail", || async {
         (alerts(&smtp).len() == 2).then_some(())

@@ -159,6 +159,12 @@ pub async fn count_failure(conn: &mut AnyConnection, user_id: i64) -> Result<()>
 
 /// Uses the code up and gives the user a new token (the old one stops working); the address is
 /// confirmed, and alerts resume if they were stopped by the unsubscribe link.
+///
+/// A user who could not be mailed until now (unconfirmed, or unsubscribed) has every watch
+/// re-armed: a crossing evaluated meanwhile was never told, so the next quote judges each rule
+/// afresh, as for a new watch, and one the price already breaks alerts once. (Whether a tick
+/// came between registering and confirming no longer decides whether the first alert comes.)
+/// A user who could be mailed all along keeps the alert states as they are.
 pub async fn consume(
     conn: &mut AnyConnection,
     user_id: i64,
@@ -171,6 +177,16 @@ pub async fn consume(
         .execute(&mut *conn)
         .await
         .map_err(|e| Error::db("use an access code", e))?;
+    sqlx::query(
+        "UPDATE subscriptions SET alert_state = 'armed', evaluated_market_time_ms = NULL \
+         WHERE user_id = ? AND user_id IN (SELECT id FROM users WHERE id = ? \
+         AND (confirmed_at_ms IS NULL OR unsubscribed_at_ms IS NOT NULL))",
+    )
+    .bind(user_id)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| Error::db("re-arm a resumed user's watches", e))?;
     sqlx::query(
         "UPDATE users SET token_hash = ?, confirmed_at_ms = COALESCE(confirmed_at_ms, ?), \
          unsubscribed_at_ms = NULL, updated_at_ms = ? WHERE id = ?",
