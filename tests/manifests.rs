@@ -855,3 +855,7 @@ mod access;
 // Where the events of the cron functions and the collect requests come from and go.
 #[path = "manifests/events.rs"]
 mod events;
+
+// MySQL's connection limit against the functions' pools at their largest scale.
+#[path = "manifests/database.rs"]
+mod database;
