@@ -599,6 +599,74 @@ async fn a_code_confirms_once(backend: Backend) {
 }
 on_both_backends!(confirm_once, a_code_confirms_once);
 
+/// The first confirmation starts the watches: an alert made before it (still on its way to
+/// notify, which would mail it now that the address is confirmed) is recorded as suppressed,
+/// and the watch is re-armed, so the next quote tells that crossing once. A later confirmation
+/// (a new code for a confirmed user) changes neither.
+async fn the_first_confirmation_starts_the_watches(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (server, ctx) = spawn_mesh(&db).await;
+    let mut c = server.commands().await;
+    let email = "first@example.com";
+    c.register_user(register(email, "AAPL"))
+        .await
+        .expect("register");
+    let pool = ctx.store.pool();
+    let watch: i64 = sqlx::query_scalar(
+        "SELECT s.id FROM subscriptions s JOIN users u ON u.id = s.user_id WHERE u.email = ?",
+    )
+    .bind(email)
+    .fetch_one(pool)
+    .await
+    .expect("the watch");
+    // As evaluate leaves it after a crossing while unconfirmed: tracking, its alert stored.
+    sqlx::query("UPDATE subscriptions SET alert_state = 'tracking' WHERE id = ?")
+        .bind(watch)
+        .execute(pool)
+        .await
+        .expect("tracking");
+    let mut early = tickermesh_tests::db::alert("early", email);
+    early.subscription_id = Some(watch);
+    tickermesh_tests::db::store_alert(&ctx.store, &early).await;
+    let state = || async {
+        let row: (String, Option<String>) = sqlx::query_as(
+            "SELECT s.alert_state, x.outcome FROM subscriptions s \
+             LEFT JOIN sent_alerts x ON x.alert_id = 'early' WHERE s.id = ?",
+        )
+        .bind(watch)
+        .fetch_one(pool)
+        .await
+        .expect("the watch's state");
+        row
+    };
+    let code = code_of(&ctx.store, email).await;
+    c.confirm_email(confirmation(email, &code))
+        .await
+        .expect("confirm");
+    assert_eq!(state().await, ("armed".into(), Some("suppressed".into())));
+
+    // Confirmed already: a new code leaves the watch's state where evaluate put it.
+    sqlx::query("UPDATE subscriptions SET alert_state = 'tracking' WHERE id = ?")
+        .bind(watch)
+        .execute(pool)
+        .await
+        .expect("tracking");
+    c.request_access(RequestAccessRequest {
+        email: email.into(),
+    })
+    .await
+    .expect("request access");
+    let code = code_of(&ctx.store, email).await;
+    c.confirm_email(confirmation(email, &code))
+        .await
+        .expect("confirm again");
+    assert_eq!(state().await.0, "tracking");
+}
+on_both_backends!(
+    first_confirmation,
+    the_first_confirmation_starts_the_watches
+);
+
 /// At most three codes per address per hour: the registration's and two more; the fourth is
 /// RESOURCE_EXHAUSTED with a `retry-after`, and the live code is still the third.
 async fn a_fourth_code_within_the_hour_is_refused(backend: Backend) {

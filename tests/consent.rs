@@ -282,8 +282,11 @@ async fn consent_end_to_end(backend: Backend) {
         .unwrap_err();
     assert_eq!(old.code(), Code::Unauthenticated, "{old:?}");
     assert_ne!(new_token, token);
-    // Re-armed again: the price stayed above while they were away, and the next quote says so.
-    price(285.0);
+    // Resuming does not re-arm (what was crossed before the link may have been mailed): back
+    // inside, then above.
+    price(200.0);
+    tick(&url).await;
+    price(290.0);
     tick(&url).await;
     eventually(Duration::from_secs(20), "a second alert e-mail", || async {
         (alerts(&smtp).len() == 2).then_some(())

@@ -66,7 +66,14 @@ impl Command for Confirm {
         match verdict {
             Verdict::Accept => {
                 let token = AccessToken::generate()?;
-                access::consume(&mut tx, code.user_id, token.hash().as_bytes(), now).await?;
+                access::consume(
+                    &mut tx,
+                    store.backend(),
+                    code.user_id,
+                    token.hash().as_bytes(),
+                    now,
+                )
+                .await?;
                 let user = users::find(&mut *tx, &email)
                     .await?
                     .ok_or_else(|| users::not_found(&email))?;

@@ -53,7 +53,14 @@ pub async fn seed_user(
         }
     };
     let token = AccessToken::generate()?;
-    access::consume(&mut tx, user.id, token.hash().as_bytes(), now).await?;
+    access::consume(
+        &mut tx,
+        store.backend(),
+        user.id,
+        token.hash().as_bytes(),
+        now,
+    )
+    .await?;
     tx.commit()
         .await
         .map_err(|e| tickermesh_core::Error::db("commit a seeded user", e))?;

@@ -159,14 +159,9 @@ pub async fn count_failure(conn: &mut AnyConnection, user_id: i64) -> Result<()>
 
 /// Uses the code up and gives the user a new token (the old one stops working); the address is
 /// confirmed, and alerts resume if they were stopped by the unsubscribe link.
-///
-/// A user who could not be mailed until now (unconfirmed, or unsubscribed) has every watch
-/// re-armed: a crossing evaluated meanwhile was never told, so the next quote judges each rule
-/// afresh, as for a new watch, and one the price already breaks alerts once. (Whether a tick
-/// came between registering and confirming no longer decides whether the first alert comes.)
-/// A user who could be mailed all along keeps the alert states as they are.
 pub async fn consume(
     conn: &mut AnyConnection,
+    backend: Backend,
     user_id: i64,
     token_hash: &[u8],
     now_ms: i64,
@@ -177,16 +172,16 @@ pub async fn consume(
         .execute(&mut *conn)
         .await
         .map_err(|e| Error::db("use an access code", e))?;
-    sqlx::query(
-        "UPDATE subscriptions SET alert_state = 'armed', evaluated_market_time_ms = NULL \
-         WHERE user_id = ? AND user_id IN (SELECT id FROM users WHERE id = ? \
-         AND (confirmed_at_ms IS NULL OR unsubscribed_at_ms IS NOT NULL))",
-    )
-    .bind(user_id)
-    .bind(user_id)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| Error::db("re-arm a resumed user's watches", e))?;
+    // The user's row is locked by `lock_code` (or SQLite's one writer holds it).
+    let confirmed: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT confirmed_at_ms FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| Error::db("read whether a user is confirmed", e))?;
+    if confirmed == Some(None) {
+        start_watching(conn, backend, user_id, now_ms).await?;
+    }
     sqlx::query(
         "UPDATE users SET token_hash = ?, confirmed_at_ms = COALESCE(confirmed_at_ms, ?), \
          unsubscribed_at_ms = NULL, updated_at_ms = ? WHERE id = ?",
@@ -198,6 +193,44 @@ pub async fn consume(
     .execute(&mut *conn)
     .await
     .map_err(|e| Error::db("give a user a token", e))?;
+    Ok(())
+}
+
+/// A first confirmation: the watches start from here. Until now nothing could be mailed, so a
+/// crossing evaluated meanwhile was never told (or is still on its way to notify, which would
+/// mail it now that the address is confirmed). Those alerts are recorded as suppressed, and
+/// every watch is re-armed: the next quote judges each rule afresh, as for a new watch, and one
+/// the price already breaks alerts once. So whether a tick fell between registering and
+/// confirming no longer decides whether the first alert comes, and no crossing is told twice.
+/// (Resuming after the unsubscribe link does not re-arm: what was crossed before it may have
+/// been mailed already.)
+async fn start_watching(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    user_id: i64,
+    now_ms: i64,
+) -> Result<()> {
+    // An alert already handled, or being sent, keeps its record.
+    let sql = format!(
+        "{} INTO sent_alerts (alert_id, outcome, detail, handled_at_ms) \
+         SELECT a.alert_id, 'suppressed', 'made before the address was confirmed', ? \
+         FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id WHERE s.user_id = ?",
+        backend.insert_ignore()
+    );
+    sqlx::query(&sql)
+        .bind(now_ms)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| Error::db("suppress the alerts of an unconfirmed user", e))?;
+    sqlx::query(
+        "UPDATE subscriptions SET alert_state = 'armed', evaluated_market_time_ms = NULL \
+         WHERE user_id = ?",
+    )
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| Error::db("re-arm a new user's watches", e))?;
     Ok(())
 }
 
