@@ -79,13 +79,6 @@ async fn alert_survives(signal: &str) {
         async move { c.register_user(r).await.ok() }
     })
     .await;
-    // Above the band: the next price collected (confirming asks for the ticker's first price
-    // at once, and the tick below) is the one alert.
-    let reply = Reply::Price {
-        price: 300.0,
-        market_time_s: recent_s(),
-    };
-    yahoo.set("AAPL", reply);
     // Alerts go to confirmed addresses only: confirm with the e-mailed code (derived here with
     // the mesh's own key: the mail server is away, so the e-mail waits too).
     let code = local_code(dir.path(), "ada@example.com").await;
@@ -97,6 +90,13 @@ async fn alert_survives(signal: &str) {
         })
         .await
         .expect("confirm");
+    // Above the band, and newer: the next price collected (confirming asks for the ticker's
+    // first price at once, or the tick below) is the one alert.
+    let reply = Reply::Price {
+        price: 300.0,
+        market_time_s: recent_s(),
+    };
+    yahoo.set("AAPL", reply);
     // A tick that arrives while the mesh's own first tick runs is skipped: send it again.
     eventually(Duration::from_secs(10), "a tick that ran", || async {
         let report: serde_json::Value = ping(&format!("{endpoint}/collect"))
