@@ -210,11 +210,13 @@ async fn start_watching(
     user_id: i64,
     now_ms: i64,
 ) -> Result<()> {
-    // An alert already handled, or being sent, keeps its record.
+    // An alert already handled, or being sent, keeps its record. Found by the address the
+    // alerts carry (an index range of `alerts_user`, however long the history): nobody can
+    // change it before confirming.
     let sql = format!(
         "{} INTO sent_alerts (alert_id, outcome, detail, handled_at_ms) \
          SELECT a.alert_id, 'suppressed', 'made before the address was confirmed', ? \
-         FROM alerts a JOIN subscriptions s ON s.id = a.subscription_id WHERE s.user_id = ?",
+         FROM users u JOIN alerts a ON a.email = u.email WHERE u.id = ?",
         backend.insert_ignore()
     );
     sqlx::query(&sql)
