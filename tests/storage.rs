@@ -170,13 +170,15 @@ async fn a_batch_cut_off_half_way_leaves_no_open_transaction() {
         .push("INSERT INTO batch_probe VALUES (1)")
         .push("DO SLEEP(1)")
         .push("INSERT INTO batch_probe VALUES (1)");
+    let connections = store
+        .batch_connections()
+        .expect("MySQL's batch connections");
     let cut = tokio::time::timeout(
         Duration::from_millis(300),
-        batch.run_on(store.batch_connections(), "SELECT 1"),
+        batch.run_on(connections, "SELECT 1"),
     )
     .await;
     assert!(cut.is_err(), "the call was to be cut off: {cut:?}");
-    let connections = store.batch_connections();
     let mut conn = tokio::time::timeout(Duration::from_secs(10), connections.get())
         .await
         .expect("a connection within 10 s")
@@ -218,9 +220,12 @@ async fn a_batch_connection_goes_to_the_next_batch_unpinged() {
     let pings = "SELECT CONNECTION_ID(), CAST(VARIABLE_VALUE AS SIGNED) \
                  FROM information_schema.SESSION_STATUS \
                  WHERE VARIABLE_NAME = 'COM_ADMIN_COMMANDS'";
+    let connections = store
+        .batch_connections()
+        .expect("MySQL's batch connections");
     let run = || async {
         batch
-            .run_on(store.batch_connections(), pings)
+            .run_on(connections, pings)
             .await
             .expect("a batch")
             .expect("committed")
@@ -298,7 +303,10 @@ async fn a_batch_on_a_connection_the_server_closed_goes_the_general_way() {
     let mut batch = Batch::new();
     batch.push("DO 1");
     let id = |ids: Option<Vec<i64>>| ids.and_then(|ids| ids.first().copied());
-    let run = || batch.run_on(store.batch_connections(), "SELECT CONNECTION_ID()");
+    let connections = store
+        .batch_connections()
+        .expect("MySQL's batch connections");
+    let run = || batch.run_on(connections, "SELECT CONNECTION_ID()");
     let first = id(run().await.expect("a batch")).expect("committed");
     sqlx::query(&format!("KILL {first}"))
         .execute(store.pool())

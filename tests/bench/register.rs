@@ -160,6 +160,7 @@ async fn main() {
             async move {
                 let mut lent = store
                     .batch_connections()
+                    .expect("MySQL's batch connections")
                     .get()
                     .await
                     .expect("a kept connection");

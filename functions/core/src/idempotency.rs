@@ -229,6 +229,9 @@ impl Idempotency {
         response: &R,
         returning: &str,
     ) -> Result<Option<Vec<i64>>> {
+        let Some(connections) = store.batch_connections() else {
+            return Ok(None);
+        };
         if self.cache.contains_key(key.as_str()) {
             return Ok(None);
         }
@@ -243,7 +246,7 @@ impl Idempotency {
             batch::bytes(&encoded),
             now.saturating_add(ttl_ms(self.ttl)),
         ));
-        let ids = batch.run_on(store.batch_connections(), returning).await?;
+        let ids = batch.run_on(connections, returning).await?;
         if ids.is_some() {
             let recorded = Arc::new(Recorded {
                 request_hash: request_hash.to_owned(),

@@ -97,8 +97,8 @@ pub struct Store {
     /// Where write transactions run. On MySQL the same pool; on SQLite a pool of one
     /// connection, so writers queue in order here instead of sleeping in SQLite's busy handler.
     writer: AnyPool,
-    /// Where one-trip batches run (MySQL): connections of their own, kept between batches.
-    batches: batch::BatchConnections,
+    /// Where one-trip batches run (MySQL only): connections of their own, kept between batches.
+    batches: Option<batch::BatchConnections>,
     backend: Backend,
 }
 
@@ -145,17 +145,15 @@ impl Store {
             Backend::MySql => readers.clone(),
             Backend::Sqlite => pool(1)?,
         };
+        // SQLite takes no batch: its writes queue on the one writer.
         let batches = match backend {
-            Backend::MySql => batch::BatchConnections::new(
+            Backend::MySql => Some(batch::BatchConnections::new(
                 &pool(options.max_connections)?,
                 options.max_connections,
                 options.acquire_timeout,
                 PING_IDLE_AFTER,
-            )?,
-            // SQLite takes no batch; its writes queue on the one writer.
-            Backend::Sqlite => {
-                batch::BatchConnections::new(&writer, 0, options.acquire_timeout, PING_IDLE_AFTER)?
-            }
+            )?),
+            Backend::Sqlite => None,
         };
         Ok(Self {
             pool: readers,
@@ -233,9 +231,10 @@ impl Store {
         &self.pool
     }
 
-    /// The connections one-trip batches run on ([`batch::Batch::run_on`]).
-    pub fn batch_connections(&self) -> &batch::BatchConnections {
-        &self.batches
+    /// The connections one-trip batches run on ([`batch::Batch::run_on`]); `None` where the
+    /// dialect takes no batch (SQLite).
+    pub fn batch_connections(&self) -> Option<&batch::BatchConnections> {
+        self.batches.as_ref()
     }
 
     /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
@@ -259,7 +258,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        self.batches.close().await;
+        if let Some(batches) = &self.batches {
+            batches.close().await;
+        }
         self.writer.close().await;
         self.pool.close().await;
     }

@@ -31,7 +31,7 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// Takes connections from the batches' pool, and checks one that sat idle.
-pub struct Lender {
+struct Lender {
     pool: AnyPool,
     ping_idle_after: Duration,
 }
@@ -66,11 +66,10 @@ impl managed::Manager for Lender {
     }
 }
 
-/// The batches' connections, kept out of their pool between batches (or, with none kept,
-/// that pool itself).
+/// The batches' connections, kept out of their pool between batches.
 #[derive(Clone)]
 pub struct BatchConnections {
-    kept: Option<managed::Pool<Lender>>,
+    kept: managed::Pool<Lender>,
     pool: AnyPool,
     wait: Duration,
 }
@@ -78,35 +77,29 @@ pub struct BatchConnections {
 impl fmt::Debug for BatchConnections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchConnections")
-            .field("kept", &self.kept.as_ref().map(|k| k.status().max_size))
+            .field("kept", &self.kept.status().max_size)
             .finish()
     }
 }
 
 impl BatchConnections {
-    /// Up to `max_connections` of `pool`'s connections kept for batches (0: none kept, each
-    /// batch takes one from `pool`); `wait` bounds the wait for one, as the pool's acquire
-    /// timeout does.
+    /// Up to `max_connections` (at least one) of `pool`'s connections kept for batches; `wait`
+    /// bounds the wait for one, as the pool's acquire timeout does.
     pub fn new(
         pool: &AnyPool,
         max_connections: u32,
         wait: Duration,
         ping_idle_after: Duration,
     ) -> Result<Self> {
-        let share = usize::try_from(max_connections).unwrap_or(0);
-        let kept = if share == 0 {
-            None
-        } else {
-            let lender = Lender {
-                pool: pool.clone(),
-                ping_idle_after,
-            };
-            let built = managed::Pool::builder(lender)
-                .max_size(share)
-                .queue_mode(QueueMode::Lifo)
-                .build();
-            Some(built.map_err(|e| Error::Internal(format!("the batches' connections: {e}")))?)
+        let lender = Lender {
+            pool: pool.clone(),
+            ping_idle_after,
         };
+        let kept = managed::Pool::builder(lender)
+            .max_size(usize::try_from(max_connections.max(1)).unwrap_or(1))
+            .queue_mode(QueueMode::Lifo)
+            .build()
+            .map_err(|e| Error::Internal(format!("the batches' connections: {e}")))?;
         Ok(Self {
             kept,
             pool: pool.clone(),
@@ -117,14 +110,14 @@ impl BatchConnections {
     /// A connection for one batch.
     pub async fn get(&self) -> Result<Lent> {
         let fail = |e| Error::db("open a connection", e);
-        let Some(kept) = &self.kept else {
-            return self.pool.acquire().await.map(Lent::Pooled).map_err(fail);
-        };
         // Ones idle since a busy spell are closed (a lock and a look at at most a pool's
         // worth of connections).
-        drop(kept.retain(|_, metrics| metrics.last_used() < IDLE_TIMEOUT));
-        match tokio::time::timeout(self.wait, kept.get()).await {
-            Ok(Ok(conn)) => Ok(Lent::Kept(conn)),
+        drop(
+            self.kept
+                .retain(|_, metrics| metrics.last_used() < IDLE_TIMEOUT),
+        );
+        match tokio::time::timeout(self.wait, self.kept.get()).await {
+            Ok(Ok(conn)) => Ok(Lent(conn)),
             Ok(Err(PoolError::Backend(e))) => Err(fail(e)),
             Ok(Err(PoolError::Closed)) => Err(fail(sqlx::Error::PoolClosed)),
             Ok(Err(PoolError::Timeout(_))) | Err(_) => Err(fail(sqlx::Error::PoolTimedOut)),
@@ -138,36 +131,25 @@ impl BatchConnections {
         // sqlx marks its pool closed at the call, so what deadpool lets go of from here on is
         // closed, not pinged back into it.
         let closing = self.pool.close();
-        if let Some(kept) = &self.kept {
-            kept.close();
-            // `close` leaves an idle one it could not take a permit for at that instant.
-            drop(kept.retain(|_, _| false));
-        }
+        self.kept.close();
+        // `close` leaves an idle one it could not take a permit for at that instant.
+        drop(self.kept.retain(|_, _| false));
         closing.await;
     }
 }
 
 /// A connection lent to one batch.
-pub enum Lent {
-    Kept(Object<Lender>),
-    Pooled(PoolConnection<Any>),
-}
+pub struct Lent(Object<Lender>);
 
 impl Lent {
     pub fn connection(&mut self) -> &mut AnyConnection {
-        match self {
-            Self::Kept(conn) => conn,
-            Self::Pooled(conn) => conn,
-        }
+        &mut self.0
     }
 
     /// Closes the connection instead of handing it on: its state is unknown (a batch dropped
-    /// half-way, or an error the server did not answer).
+    /// half-way, or an error the server did not answer). Taken out of deadpool, which closes
+    /// it (`Lender::detach`).
     pub fn discard(self) {
-        match self {
-            // Taken out of deadpool, which closes it (`Lender::detach`).
-            Self::Kept(conn) => drop(Object::take(conn)),
-            Self::Pooled(mut conn) => conn.close_on_drop(),
-        }
+        drop(Object::take(self.0));
     }
 }
